@@ -1,0 +1,65 @@
+# Connector Studio: `make run` serves the app, `make test` passes the tests. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format system-packages clean
+
+# The venv is rebuilt only when the pinned requirements change (pyspark takes a minute to build).
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py load_examples
+	@echo "Connector Studio: http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the worker)"
+	@# When either process ends (or on Ctrl-C), stop the other one too.
+	@trap 'kill 0' INT TERM; \
+	$(PY) manage.py db_worker --no-reload & \
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
+	wait -n; kill 0
+
+# Tests use their own data directory, never the one `make run` uses.
+test: export DATA_DIR := $(CURDIR)/.test-data
+test: export DJANGO_ALLOW_ASYNC_UNSAFE := true
+test: $(VENV)/.installed-dev system-packages
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# What the tests need from the system: bubblewrap (sandbox), chromium (browser tests), Java (Spark).
+system-packages:
+	@missing=""; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else \
+	    echo "Missing system packages:$$missing (install them with apt-get, or run as root)"; exit 1; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) .test-data .pytest_cache .ruff_cache

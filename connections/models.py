@@ -1,0 +1,172 @@
+"""Connections (credentials, shared library code, packages) and their connectors' code."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from connections import crypto
+
+
+class Interface(models.TextChoices):
+    PANDAS = "pandas", "pandas DataFrame"
+    SPARK = "spark", "Spark DataFrame"
+    BYTES = "bytes", "bytes (parsed)"
+
+
+class Parser(models.TextChoices):
+    CSV = "csv", "CSV"
+    JSONL = "jsonl", "JSON lines"
+    PARQUET = "parquet", "Parquet"
+    LINES = "lines", "raw lines"
+
+
+class ConnectionQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ConnectionQuerySet:
+        """Connections `user` may see: own, shared with their groups, or all for staff."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(Q(owner=user) | Q(shared_with__in=user.groups.all())).distinct()
+
+
+class Connection(models.Model):
+    """A source's credentials, shared library code and packages, used by its connectors."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    # Fernet token; never read directly: see `credentials`. Empty means no credentials.
+    credentials_token = models.TextField(blank=True, editable=False)
+    credentials_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    packages = models.TextField(
+        blank=True, help_text="Python requirements for every connector, one PEP 508 line each."
+    )
+    library_code = models.TextField(
+        blank=True,
+        help_text="Shared Python code, importable by this connection's connectors as `library`.",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="connections"
+    )
+    shared_with = models.ManyToManyField(
+        Group, blank=True, related_name="connections", help_text="Groups whose members may use it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConnectionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.credentials_token)
+
+    @property
+    def credentials_status(self) -> str:
+        """Say whether credentials are set and when they changed, never what they are."""
+        if not self.credentials_token:
+            return "not set"
+        when = self.credentials_changed_at
+        return f"set, changed {when:%Y-%m-%d %H:%M} UTC" if when else "set"
+
+    def decrypted_credentials(self) -> str:
+        """Return the plaintext credentials, for handing to the sandbox only."""
+        return crypto.decrypt(self.credentials_token) if self.credentials_token else ""
+
+
+class Connector(models.Model):
+    """One connector module: code, interface and parser, reading through its connection."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="connectors")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    interface = models.CharField(max_length=10, choices=Interface, default=Interface.PANDAS)
+    parser = models.CharField(
+        max_length=10, choices=Parser, blank=True, help_text="How read_bytes output becomes rows."
+    )
+    code = models.TextField()
+    packages = models.TextField(
+        blank=True, help_text="Extra requirements for this connector, one PEP 508 line each."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connection__name", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(interface="bytes") | ~Q(parser=""), name="bytes_connector_has_parser"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection.name} / {self.name}"
+
+    def clean(self) -> None:
+        if self.interface == Interface.BYTES and not self.parser:
+            raise ValidationError({"parser": "A bytes connector needs a parser."})
+
+    @property
+    def code_fingerprint(self) -> str:
+        return code_fingerprint(self.code, self.packages, self.interface, self.parser)
+
+    @property
+    def latest_version(self) -> CodeVersion | None:
+        return self.versions.order_by("-number").first()
+
+
+def code_fingerprint(code: str, packages: str, interface: str, parser: str = "") -> str:
+    """Hash what decides a connector's output: code, packages, interface (and bytes parser)."""
+    digest = hashlib.sha256()
+    for part in (code, packages, interface, parser or ""):
+        encoded = part.encode()
+        # Length-prefixed, so moving text between fields changes the hash.
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
+    return digest.hexdigest()
+
+
+class CodeVersion(models.Model):
+    """An immutable snapshot of a connector's code, packages and interface."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    code = models.TextField()
+    packages = models.TextField(blank=True)
+    interface = models.CharField(max_length=10, choices=Interface)
+    parser = models.CharField(max_length=10, choices=Parser, blank=True)
+    fingerprint = models.CharField(max_length=64)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["connector", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "number"], name="unique_version_number"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="version_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector} v{self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValidationError(
+                "A code version is immutable: save the connector to make a new one."
+            )
+        self.fingerprint = code_fingerprint(self.code, self.packages, self.interface, self.parser)
+        super().save(*args, **kwargs)

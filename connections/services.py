@@ -1,0 +1,133 @@
+"""Writes to connections, connectors and code versions: the only place that changes them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import models, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.text import slugify
+
+from connections import crypto
+from connections.models import CodeVersion, Connection, Connector
+
+
+def unique_slug(model: type[models.Model], name: str, *, exclude_pk: int | None = None) -> str:
+    """Return a slug for `name` not used yet by another row of `model`."""
+    base = slugify(name)[:90] or model._meta.model_name
+    slug, number = base, 2
+    rows = model.objects.exclude(pk=exclude_pk) if exclude_pk else model.objects.all()
+    while rows.filter(slug=slug).exists():
+        slug, number = f"{base}-{number}", number + 1
+    return slug
+
+
+def connection_set_credentials(*, connection: Connection, credentials: str) -> None:
+    """Encrypt and store new credentials (empty clears them); the caller saves."""
+    connection.credentials_token = crypto.encrypt(credentials) if credentials else ""
+    connection.credentials_changed_at = timezone.now()
+
+
+def connection_create(
+    *,
+    name: str,
+    owner,
+    slug: str = "",
+    description: str = "",
+    credentials: str = "",
+    packages: str = "",
+    library_code: str = "",
+) -> Connection:
+    """Create a connection, encrypting its credentials."""
+    connection = Connection(
+        name=name,
+        slug=slug or unique_slug(Connection, name),
+        description=description,
+        packages=packages,
+        library_code=library_code,
+        owner=owner,
+    )
+    if credentials:
+        connection_set_credentials(connection=connection, credentials=credentials)
+    connection.full_clean()
+    connection.save()
+    return connection
+
+
+def credentials_rotate(*, keys: Sequence[str]) -> int:
+    """Re-encrypt every stored credential under the newest of `keys`; return how many."""
+    crypto.validate_keys(keys)
+    count = 0
+    with transaction.atomic():
+        for connection in Connection.objects.exclude(credentials_token="").select_for_update():
+            connection.credentials_token = crypto.reencrypt(connection.credentials_token, keys)
+            # update_fields: rotation is not a credentials change, so changed_at stays.
+            connection.save(update_fields=["credentials_token"])
+            count += 1
+    return count
+
+
+def connector_create(
+    *,
+    connection: Connection,
+    name: str,
+    code: str,
+    interface: str = "pandas",
+    parser: str = "",
+    packages: str = "",
+    author=None,
+    slug: str = "",
+) -> Connector:
+    """Create a connector and its first code version."""
+    with transaction.atomic():
+        connector = Connector(
+            connection=connection,
+            name=name,
+            slug=slug or unique_slug(Connector, name),
+            interface=interface,
+            parser=parser,
+            code=code,
+            packages=packages,
+        )
+        connector.full_clean()
+        connector.save()
+        _version_create(connector=connector, author=author)
+    return connector
+
+
+def connector_save_code(
+    *,
+    connector: Connector,
+    code: str,
+    packages: str,
+    interface: str,
+    parser: str,
+    author=None,
+) -> CodeVersion | None:
+    """Save a connector's code; record a new version when code, packages or interface changed."""
+    with transaction.atomic():
+        # Lock the connector so two saves cannot take the same version number.
+        locked = Connector.objects.select_for_update().get(pk=connector.pk)
+        locked.code, locked.packages = code, packages
+        locked.interface, locked.parser = interface, parser
+        locked.full_clean()
+        locked.save()
+        connector.refresh_from_db()
+        latest = locked.latest_version
+        if latest is not None and latest.fingerprint == locked.code_fingerprint:
+            return None
+        return _version_create(connector=locked, author=author)
+
+
+def _version_create(*, connector: Connector, author) -> CodeVersion:
+    last = connector.versions.aggregate(last=Max("number"))["last"] or 0
+    return CodeVersion.objects.create(
+        connector=connector,
+        number=last + 1,
+        code=connector.code,
+        packages=connector.packages,
+        interface=connector.interface,
+        parser=connector.parser,
+        author=author,
+    )

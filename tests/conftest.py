@@ -1,0 +1,49 @@
+"""Shared fixtures: three users (owner, team member, stranger) and a staff user."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from tests.factories import UserFactory, make_connection, make_connector
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(username="owner")
+
+
+@pytest.fixture
+def member(db):
+    return UserFactory(username="member")
+
+
+@pytest.fixture
+def stranger(db):
+    return UserFactory(username="stranger")
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(username="staff", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def team(member) -> Group:
+    group = Group.objects.create(name="team")
+    member.groups.add(group)
+    return group
+
+
+@pytest.fixture
+def connection(owner, team):
+    connection = make_connection(
+        owner=owner, name="Warehouse", credentials='{"token": "tok-SECRET-4242"}'
+    )
+    connection.shared_with.add(team)
+    return connection
+
+
+@pytest.fixture
+def connector(connection):
+    return make_connector(connection=connection, name="Orders")
