@@ -25,10 +25,10 @@ run: $(VENV)/.installed
 	$(PY) manage.py load_examples
 	@echo "Connector Studio: http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the worker)"
 	@# When either process ends (or on Ctrl-C), stop the other one too.
-	@trap 'kill 0' INT TERM; \
+	@trap 'kill $$(jobs -p) 2>/dev/null; wait; exit 0' INT TERM; \
 	$(PY) manage.py db_worker --no-reload & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
-	wait -n; kill 0
+	wait -n; kill $$(jobs -p) 2>/dev/null; wait
 
 # Tests use their own data directory, never the one `make run` uses.
 test: export DATA_DIR := $(CURDIR)/.test-data

@@ -78,6 +78,31 @@ class Run(models.Model):
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 
+    @property
+    def error(self) -> dict | None:
+        """The structured error, as the runtime reported it, or None."""
+        if not self.error_type:
+            return None
+        return {
+            "type": self.error_type,
+            "message": self.error_message,
+            "function": self.error_function or None,
+            "line": self.error_line,
+            "traceback": self.error_traceback,
+        }
+
+    def preview_json(self) -> dict:
+        """The preview's outcome in the CLI's JSON shape."""
+        return {
+            "ok": self.status == RunStatus.SUCCEEDED,
+            "action": self.kind,
+            "result": self.result,
+            "logs": self.logs,
+            "error": self.error,
+            "duration_ms": self.duration_ms,
+            "isolation": self.isolation,
+        }
+
 
 class Partition(models.Model):
     """A committed partition of a connector's ingested data, stored as one Parquet file."""
