@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format system-packages clean
+.PHONY: run test lint format assets system-packages clean
 
 # The venv is rebuilt only when the pinned requirements change (pyspark takes a minute to build).
 $(VENV)/.installed: requirements.txt
@@ -46,6 +46,11 @@ lint: $(VENV)/.installed-dev
 format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Rebuild the committed CodeMirror bundle from the pinned npm packages (only needed to upgrade).
+assets:
+	npm ci --no-audit --no-fund
+	npm run build
 
 # What the tests need from the system: bubblewrap (sandbox), chromium (browser tests), Java (Spark).
 system-packages:
