@@ -1,0 +1,506 @@
+"""Run one action (context, list, read, schema) on a connector, inside the sandbox child.
+
+`execute` never raises: every failure becomes ActionOutcome(ok=False, error={...}). It does not
+fork, limit, capture output or mask secrets; the sandbox around it does.
+
+Decisions:
+- Static contract errors stop everything with type "ContractError" and all problems attached
+  under error["problems"]; runtime contract violations (a reader returning None, list_objects
+  returning a non-iterable) are "ContractError" too, located at the function's def line.
+- `list`: ok is True when the listing ran, even with validation problems (they are data about
+  the connector); ok is False when list_objects raised, and the objects listed before the
+  exception are still in the result. request.object None or {} lists from the root.
+- `read`: request.object must be a leaf; None reads the first valid leaf, found lazily.
+- `schema`: the sample is read with at least SCHEMA_SAMPLE_ROWS rows.
+- Spark is not available yet: the spark reader and infer_schema(spark=...) give "NotAvailable".
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import sys
+import types
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from runs.runtime import contract, listing, tabular
+from runs.runtime.errors import (
+    CONNECTOR_FILENAME,
+    LIBRARY_FILENAME,
+    ConnectorError,
+    compile_user_code,
+    function_location,
+    user_error,
+)
+from runs.runtime.types import (
+    ACTIONS,
+    INTERFACES,
+    LIBRARY_MODULE,
+    PARSERS,
+    READERS,
+    SandboxRequest,
+)
+from runs.runtime.values import describe, json_safe, safe_repr, type_name
+
+CONNECTOR_MODULE = "connector"
+SCHEMA_SAMPLE_ROWS = 1000
+SPARK_NOT_AVAILABLE = (
+    "The spark interface is not available yet: Spark support comes in a later release; "
+    "use the pandas or bytes interface for now"
+)
+ROOT_METADATA_HINT = (
+    " (hint: list_objects is called with metadata=None at the root; start with "
+    "`metadata = metadata or {}` or test `if not metadata:`)"
+)
+
+
+@dataclass
+class ActionOutcome:
+    """What an action produced: a JSON-safe result and/or error, and the rows read as Arrow."""
+
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    table: pa.Table | None = None
+
+
+class ActionFailed(Exception):
+    """Stop an action with an error while keeping a partial result."""
+
+    def __init__(self, error: dict[str, Any], result: dict[str, Any] | None = None) -> None:
+        super().__init__(error.get("message"))
+        self.error = error
+        self.result = result
+
+
+@dataclass
+class Connector:
+    """A loaded connector module and the context its functions receive."""
+
+    request: SandboxRequest
+    namespace: dict[str, Any]
+    context: Any = None
+
+    def function(self, name: str) -> Callable[..., Any] | None:
+        """Return a module-level callable, None when absent; a non-callable is an error."""
+        value = self.namespace.get(name)
+        if value is None:
+            return None
+        if not callable(value):
+            raise ConnectorError(
+                "ContractError", f"{name} must be a function, but it is {describe(value)}"
+            )
+        return value
+
+    def required(self, name: str) -> Callable[..., Any]:
+        """Return a contract function that must exist."""
+        func = self.function(name)
+        if func is None:
+            raise ConnectorError("ContractError", f"The connector does not define {name}")
+        return func
+
+
+def execute(request: SandboxRequest) -> ActionOutcome:
+    """Run the request's action on its connector; never raise."""
+    memory_mb = _memory_mb(request)
+    try:
+        with _user_modules():
+            return _execute(request)
+    except ActionFailed as failed:
+        return ActionOutcome(False, failed.result, failed.error)
+    except BaseException as exc:  # user code may raise anything, SystemExit included
+        return ActionOutcome(False, None, user_error(exc, memory_mb))
+
+
+def _memory_mb(request: Any) -> int | None:
+    """Return the memory limit without trusting the request's shape."""
+    try:
+        return int(request.limits.memory_mb)
+    except Exception:
+        return None
+
+
+def _execute(request: SandboxRequest) -> ActionOutcome:
+    """Validate, load the connector, build its context and run the action."""
+    _check_request(request)
+    _check_contract(request)
+    connector = load_connector(request)
+    connector.context = call_context(connector)
+    return ACTION_HANDLERS[request.action](connector)
+
+
+def _check_request(request: SandboxRequest) -> None:
+    """Reject actions, interfaces and parsers the engine does not know."""
+    if request.action not in ACTIONS:
+        raise ConnectorError("InvalidRequest", f"Unknown action {request.action!r}")
+    if request.interface not in INTERFACES:
+        raise ConnectorError(
+            "InvalidRequest",
+            f"Unknown interface {request.interface!r}: use one of {', '.join(INTERFACES)}",
+        )
+    reads = request.action in ("read", "schema")
+    if reads and request.interface == "bytes" and request.parser not in PARSERS:
+        got = "no parser is set" if not request.parser else f"the parser is {request.parser!r}"
+        raise ConnectorError(
+            "ConfigurationError",
+            f"The bytes interface needs a parser ({', '.join(PARSERS)}) to turn chunks into "
+            f"rows, but {got}: set one on the connector",
+        )
+
+
+def _check_contract(request: SandboxRequest) -> None:
+    """Stop with a ContractError when the static check finds errors."""
+    problems = contract.check_code(request.code, request.interface)
+    library_problems = contract.check_library(request.library_code or "")
+    errors = contract.errors_only(problems)
+    file = CONNECTOR_FILENAME
+    if not errors:
+        errors, file = contract.errors_only(library_problems), LIBRARY_FILENAME
+    if not errors:
+        return
+    first = errors[0]
+    prefix = "In the library: " if file == LIBRARY_FILENAME else ""
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    raise ConnectorError(
+        "ContractError",
+        f"{prefix}{first.message}{more}",
+        line=first.line,
+        file=file,
+        extra={"problems": [p.to_dict() for p in errors]},
+    )
+
+
+@contextmanager
+def _user_modules() -> Iterator[None]:
+    """Restore sys.modules entries the connector and library replace (for in-process use)."""
+    saved = {name: sys.modules.get(name) for name in (LIBRARY_MODULE, CONNECTOR_MODULE)}
+    try:
+        yield
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def load_connector(request: SandboxRequest) -> Connector:
+    """Load the library as `library`, then execute the connector with its public names."""
+    library = _new_module(LIBRARY_MODULE, LIBRARY_FILENAME)
+    sys.modules[LIBRARY_MODULE] = library
+    exec(compile_user_code(request.library_code or "", LIBRARY_FILENAME), library.__dict__)
+    module = _new_module(CONNECTOR_MODULE, CONNECTOR_FILENAME)
+    module.__dict__.update(public_names(library))
+    sys.modules[CONNECTOR_MODULE] = module
+    exec(compile_user_code(request.code, CONNECTOR_FILENAME), module.__dict__)
+    return Connector(request, module.__dict__)
+
+
+def _new_module(name: str, filename: str) -> types.ModuleType:
+    """Create an empty module for user code."""
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    module.__dict__["__builtins__"] = builtins
+    return module
+
+
+def public_names(module: types.ModuleType) -> dict[str, Any]:
+    """Return the names `from module import *` would give."""
+    namespace = module.__dict__
+    exported = namespace.get("__all__")
+    if exported is not None:
+        return {name: namespace[name] for name in exported if name in namespace}
+    return {name: value for name, value in namespace.items() if not name.startswith("_")}
+
+
+def call_context(connector: Connector) -> Any:
+    """Call context(credentials=...) if defined; a falsy or missing result becomes {}."""
+    func = connector.function("context")
+    if func is None:
+        return {}
+    value = func(credentials=connector.request.credentials)
+    return {} if _is_falsy(value) else value
+
+
+def _is_falsy(value: Any) -> bool:
+    """Say whether a value is falsy; values whose truth is ambiguous count as truthy."""
+    try:
+        return not value
+    except Exception:  # e.g. a DataFrame raises on bool()
+        return False
+
+
+# ---------------------------------------------------------------- context
+
+
+def run_context(connector: Connector) -> ActionOutcome:
+    """Describe the context: one item per key of a mapping, else one for the whole object."""
+    value = connector.context
+    if isinstance(value, Mapping):
+        items = [
+            {
+                "key": key if isinstance(key, str) else safe_repr(key),
+                "type": type_name(item),
+                "repr": safe_repr(item),
+            }
+            for key, item in value.items()
+        ]
+    else:
+        items = [{"key": None, "type": type_name(value), "repr": safe_repr(value)}]
+    return ActionOutcome(True, {"items": items})
+
+
+# ---------------------------------------------------------------- list
+
+
+def run_list(connector: Connector) -> ActionOutcome:
+    """List the whole tree, or expand the one prefix given as request.object."""
+    list_objects = connector.required("list_objects")
+    prefix, limits = connector.request.object, connector.request.limits
+    if prefix is None or prefix == {}:
+        result = listing.list_tree(list_objects, connector.context, limits)
+    else:
+        _check_is_prefix(prefix)
+        result = listing.expand_prefix(list_objects, connector.context, prefix, limits)
+    if result.error is not None:
+        return ActionOutcome(False, result.to_result(), listing_error(result, connector))
+    return ActionOutcome(True, result.to_result())
+
+
+def _check_is_prefix(prefix: Any) -> None:
+    """Require request.object to be a prefix dict for a one-level expansion."""
+    if not isinstance(prefix, dict) or prefix.get("is_prefix") is not True:
+        raise ConnectorError(
+            "InvalidRequest",
+            f"Only a prefix (is_prefix True) can be expanded, not {safe_repr(prefix)}",
+        )
+
+
+def listing_error(result: listing.Listing, connector: Connector) -> dict[str, Any]:
+    """Return the error that stopped a listing, with a hint for None-at-root mistakes."""
+    assert result.error is not None
+    error = user_error(result.error, _memory_mb(connector.request))
+    at_root = result.error_prefix is None
+    mentions_none = "NoneType" in (error.get("message") or "")
+    if at_root and mentions_none and isinstance(result.error, (TypeError, AttributeError)):
+        error["message"] += ROOT_METADATA_HINT
+    return error
+
+
+# ---------------------------------------------------------------- read
+
+
+def run_read(connector: Connector) -> ActionOutcome:
+    """Read one leaf with the interface's reader; a preview keeps row_limit rows."""
+    leaf = leaf_to_read(connector)
+    request = connector.request
+    row_limit = None if request.full_table else request.limits.row_limit
+    table, row_count, exact = read_leaf(connector, leaf, row_limit)
+    truncated = row_limit is not None and (row_count > row_limit or not exact)
+    if row_limit is not None:
+        table = table.slice(0, row_limit)
+    result = {
+        "columns": tabular.table_columns(table),
+        "row_count": row_count,
+        "row_count_exact": exact,
+        "truncated": truncated,
+        "object": _object_summary(leaf),
+    }
+    return ActionOutcome(True, result, table=table)
+
+
+def _object_summary(leaf: dict[str, Any]) -> dict[str, Any]:
+    """Say which object was read, for the UI."""
+    name = leaf.get("name")
+    return {
+        "name": name if isinstance(name, str) else safe_repr(name),
+        "metadata": json_safe(leaf),
+    }
+
+
+def leaf_to_read(connector: Connector) -> dict[str, Any]:
+    """Return request.object, or the first valid leaf of a lazy listing."""
+    requested = connector.request.object
+    if requested is not None:
+        if not isinstance(requested, dict):
+            raise ConnectorError(
+                "InvalidRequest", f"The object to read must be a dict, not {describe(requested)}"
+            )
+        if requested.get("is_prefix") is True:
+            raise ConnectorError(
+                "InvalidRequest",
+                f"{safe_repr(requested.get('name'))} is a prefix: pick a leaf to read",
+            )
+        return requested
+    list_objects = connector.required("list_objects")
+    leaf, partial = listing.first_leaf(list_objects, connector.context, connector.request.limits)
+    if partial.error is not None:
+        raise ActionFailed(listing_error(partial, connector))
+    if leaf is None:
+        raise ConnectorError.about("NoObjects", _no_leaf_message(partial), list_objects)
+    return leaf.item
+
+
+def _no_leaf_message(partial: listing.Listing) -> str:
+    """Explain why no leaf was found to read."""
+    message = "list_objects yielded no valid leaf (is_prefix False) to read"
+    if partial.problems:
+        first = partial.problems[0]
+        message += f"; {partial.problem_count} item(s) had problems, e.g. {first.message}"
+    if partial.truncated:
+        message += "; the listing stopped at a limit before finding one"
+    return message
+
+
+def read_leaf(
+    connector: Connector, leaf: dict[str, Any], row_limit: int | None
+) -> tuple[pa.Table, int, bool]:
+    """Call the reader on one leaf; return (table, row count, whether the count is exact)."""
+    interface = connector.request.interface
+    if interface == "spark":
+        raise ConnectorError("NotAvailable", SPARK_NOT_AVAILABLE)
+    reader = connector.required(READERS[interface])
+    try:
+        if interface == "pandas":
+            return _read_pandas(reader, connector.context, leaf, row_limit)
+        return _read_bytes(reader, connector, leaf, row_limit)
+    except ConnectorError as exc:
+        raise _located(exc, reader) from None
+
+
+def _read_pandas(
+    reader: Callable[..., Any], context: Any, leaf: dict[str, Any], row_limit: int | None
+) -> tuple[pa.Table, int, bool]:
+    """Call read_pandas_dataframe and convert what it returned."""
+    frame = reader(context=context, metadata=leaf)
+    if not isinstance(frame, pd.DataFrame):
+        hint = " (use series.to_frame())" if isinstance(frame, pd.Series) else ""
+        raise ConnectorError.about(
+            "ContractError",
+            f"read_pandas_dataframe returned {describe(frame)}; it must return a pandas "
+            f"DataFrame{hint}",
+            reader,
+        )
+    row_count = len(frame)
+    if row_limit is not None:
+        frame = frame.head(row_limit)
+    return tabular.dataframe_to_table(frame), row_count, True
+
+
+def _read_bytes(
+    reader: Callable[..., Any], connector: Connector, leaf: dict[str, Any], row_limit: int | None
+) -> tuple[pa.Table, int, bool]:
+    """Call read_bytes and parse its chunks with the connector's parser."""
+    chunks = reader(context=connector.context, metadata=leaf)
+    try:
+        parser = connector.request.parser or ""
+        table, stopped = tabular.read_chunks_table(tabular.iter_chunks(chunks), parser, row_limit)
+    finally:
+        listing.close_quietly(chunks)  # a preview may stop before the generator ends
+    return table, table.num_rows, not stopped
+
+
+def _located(exc: ConnectorError, func: Callable[..., Any]) -> ConnectorError:
+    """Point an engine-raised error at a user function's def when it has no location yet."""
+    if exc.function is None:
+        exc.function, exc.line, exc.file = function_location(func)
+    return exc
+
+
+# ---------------------------------------------------------------- schema
+
+
+def run_schema(connector: Connector) -> ActionOutcome:
+    """Compare infer_schema's declared schema (if any) with a sample read from one leaf."""
+    leaf = leaf_to_read(connector)
+    infer = connector.function("infer_schema")
+    declared = declared_schema(connector, infer, leaf) if infer is not None else None
+    result: dict[str, Any] = {"declared": declared, "sampled": None, "differences": []}
+    row_limit = max(connector.request.limits.row_limit, SCHEMA_SAMPLE_ROWS)
+    try:
+        table, _, _ = read_leaf(connector, leaf, row_limit)
+    except BaseException as exc:  # keep the declared schema when sampling fails
+        raise ActionFailed(user_error(exc, _memory_mb(connector.request)), result) from None
+    result["sampled"] = tabular.sampled_schema_fields(table)
+    if declared is not None:
+        result["differences"] = tabular.schema_differences(declared, result["sampled"])
+    return ActionOutcome(True, result)
+
+
+def declared_schema(
+    connector: Connector, infer: Callable[..., Any], leaf: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Call infer_schema with the arguments it names and convert what it returns."""
+    returned = infer(**infer_schema_arguments(connector, infer, leaf))
+    fields = schema_fields(returned)
+    if fields is None:
+        raise ConnectorError.about(
+            "ContractError",
+            f"infer_schema returned {describe(returned)}; it must return a pyspark StructType "
+            "or a DataFrame (pandas, pyarrow or pyspark)",
+            infer,
+        )
+    return fields
+
+
+def infer_schema_arguments(
+    connector: Connector, infer: Callable[..., Any], leaf: dict[str, Any]
+) -> dict[str, Any]:
+    """Bind infer_schema's parameters by name; spark is not available yet."""
+    available = {
+        "context": connector.context,
+        "metadata": leaf,
+        "credentials": connector.request.credentials,
+    }
+    arguments: dict[str, Any] = {}
+    for name, parameter in inspect.signature(infer).parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.update({k: v for k, v in available.items() if k not in arguments})
+        elif parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        elif name == "spark":
+            raise ConnectorError.about(
+                "NotAvailable",
+                "infer_schema asks for `spark`, but Spark is not available yet: "
+                + SPARK_NOT_AVAILABLE.split(": ", 1)[1],
+                infer,
+            )
+        elif name in available:
+            arguments[name] = available[name]
+    return arguments
+
+
+def schema_fields(value: Any) -> list[dict[str, Any]] | None:
+    """Return the fields of a StructType, DataFrame, Arrow table or schema; None otherwise."""
+    if _is_struct_type(value):
+        return tabular.spark_schema_fields(value)
+    if isinstance(value, pd.DataFrame):
+        return tabular.pandas_schema_fields(value)
+    if isinstance(value, (pa.Table, pa.RecordBatch)):
+        return tabular.arrow_schema_fields(value.schema)
+    if isinstance(value, pa.Schema):
+        return tabular.arrow_schema_fields(value)
+    if type(value).__module__.startswith("pyspark") and hasattr(value, "schema"):
+        schema = value.schema  # a pyspark DataFrame (classic or Connect)
+        return tabular.spark_schema_fields(schema) if _is_struct_type(schema) else None
+    return None
+
+
+def _is_struct_type(value: Any) -> bool:
+    """Recognise a pyspark StructType without importing pyspark."""
+    kind = type(value)
+    return kind.__name__ == "StructType" and kind.__module__.startswith("pyspark")
+
+
+ACTION_HANDLERS: dict[str, Callable[[Connector], ActionOutcome]] = {
+    "context": run_context,
+    "list": run_list,
+    "read": run_read,
+    "schema": run_schema,
+}

@@ -1,0 +1,333 @@
+"""Run untrusted connector code: the client side of the warm, forking sandbox worker.
+
+`run_action(request)` sends the request to a long-lived worker process (`runs.runtime.worker`)
+that has pandas and pyarrow preloaded and forks a supervised, namespaced, rlimited child per
+request. The worker runs under bubblewrap when it is installed, so every fork inherits a read-only
+root, a private /tmp and the hidden paths. If the worker dies, the next request respawns it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from runs.runtime.framing import FrameError, decode_message, encode_message
+from runs.runtime.supervisor import MAX_RESULT_BYTES, process_error
+from runs.runtime.types import SandboxRequest, SandboxResult
+
+PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+REPLY_MARGIN_S = 30.0  # how much longer than the request's timeout the client waits for a reply
+STOP_GRACE_S = 2.0
+
+
+class WorkerUnavailable(Exception):
+    """The worker refused the connection or closed it before replying."""
+
+
+class _Worker:
+    """One running worker process and the private directory holding its socket."""
+
+    def __init__(self, argv_prefix: list[str], hidden_paths: list[str], isolation: str) -> None:
+        self.directory = tempfile.mkdtemp(prefix=f"connector-sandbox-{os.getpid()}-")  # mode 0700
+        self.socket_path = os.path.join(self.directory, "worker.sock")
+        self.stderr_path = os.path.join(self.directory, "worker.log")
+        self.process: subprocess.Popen[bytes] | None = None
+        lifeline_r, self.lifeline_w = os.pipe()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(self.socket_path)
+            listener.listen(128)
+            config = {"hidden_paths": [*hidden_paths, self.directory], "isolation": isolation}
+            argv = [
+                *argv_prefix,
+                sys.executable,
+                "-m",
+                "runs.runtime.worker",
+                f"--listen-fd={listener.fileno()}",
+                f"--lifeline-fd={lifeline_r}",
+                f"--config={json.dumps(config)}",
+            ]
+            self.process = _spawn_kept(argv, (listener.fileno(), lifeline_r), self.stderr_path)
+        finally:
+            # Only the worker holds the listener now: if it dies, connecting fails at once.
+            listener.close()
+            os.close(lifeline_r)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def request(self, request: SandboxRequest) -> tuple[dict[str, Any], bytes]:
+        """Send one request and return the reply envelope and table bytes."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(request.limits.timeout_s + REPLY_MARGIN_S)
+            try:
+                conn.connect(self.socket_path)
+                conn.sendall(encode_message(request.to_dict()))
+                conn.shutdown(socket.SHUT_WR)
+                data = _receive_all(conn, MAX_RESULT_BYTES * 2 + (64 << 20))
+            except (ConnectionError, FileNotFoundError, BrokenPipeError) as exc:
+                raise WorkerUnavailable(f"worker unreachable: {exc}") from exc
+        if not data:
+            raise WorkerUnavailable("worker closed the connection without replying")
+        try:
+            return decode_message(data)
+        except (FrameError, ValueError) as exc:
+            raise WorkerUnavailable(f"truncated reply from the worker: {exc}") from exc
+
+    def stderr_tail(self) -> str:
+        """Return the end of the worker's own error output (for SandboxError messages)."""
+        try:
+            with open(self.stderr_path, "rb") as handle:
+                return handle.read()[-2000:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """Stop the worker and everything it started, then remove its directory."""
+        with contextlib.suppress(OSError):
+            os.close(self.lifeline_w)  # the worker exits when its lifeline closes
+        process = self.process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(STOP_GRACE_S)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _spawn_kept(argv: list[str], fds: tuple[int, int], stderr_path: str) -> subprocess.Popen:
+    """Start the worker from a thread that lives exactly as long as the worker.
+
+    bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that forked it
+    exits; Django runs requests in short-lived threads, so the spawning thread must outlive it.
+    """
+    started = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def keep() -> None:
+        try:
+            with open(stderr_path, "wb") as stderr:
+                outcome["process"] = subprocess.Popen(
+                    argv,
+                    env=worker_environment(),
+                    cwd="/",
+                    stdin=subprocess.DEVNULL,
+                    stdout=stderr,
+                    stderr=stderr,
+                    pass_fds=fds,
+                    start_new_session=True,
+                )
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            started.set()
+        if "process" in outcome:
+            outcome["process"].wait()
+
+    threading.Thread(target=keep, name="sandbox-worker-keeper", daemon=True).start()
+    started.wait()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["process"]
+
+
+def _receive_all(conn: socket.socket, limit: int) -> bytes:
+    """Read until the peer closes the connection."""
+    chunks = bytearray()
+    while True:
+        chunk = conn.recv(1 << 20)
+        if not chunk:
+            return bytes(chunks)
+        chunks += chunk
+        if len(chunks) > limit:
+            raise WorkerUnavailable("reply larger than any valid result")
+
+
+def worker_environment() -> dict[str, str]:
+    """Return the worker's whole environment: nothing of the server's is inherited."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": PROJECT_ROOT,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # Few malloc arenas: threads in user code otherwise reserve 64 MB of address space
+        # each, which would count against the RLIMIT_AS memory budget.
+        "MALLOC_ARENA_MAX": "2",
+    }
+
+
+def bwrap_prefix(bwrap: str, hidden_paths: Sequence[str]) -> list[str]:
+    """Return the bubblewrap command line that wraps the worker."""
+    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for path in hidden_paths:
+        if os.path.isdir(path):
+            argv += ["--tmpfs", path]
+        elif os.path.exists(path):
+            argv += ["--ro-bind", "/dev/null", path]
+    argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    if os.geteuid() == 0:
+        # As root, bubblewrap without a user namespace keeps the real root uid, which lets each
+        # request's supervisor set a real uid of nobody so RLIMIT_NPROC is enforced; the worker
+        # keeps only the two capabilities that needs (user code runs in nested namespaces).
+        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETFCAP"]
+    else:
+        argv += ["--unshare-user"]
+    argv += ["--die-with-parent", "--new-session", "--clearenv", "--chdir", "/"]
+    for name, value in worker_environment().items():
+        argv += ["--setenv", name, value]
+    return [*argv, "--"]
+
+
+class Sandbox:
+    """A warm worker that runs sandboxed requests; thread-safe, restarts the worker if it dies."""
+
+    def __init__(self, hidden_paths: Sequence[str] = (), use_bwrap: bool | None = None) -> None:
+        self.hidden_paths = [os.path.abspath(path) for path in hidden_paths]
+        bwrap = shutil.which("bwrap")
+        if use_bwrap is None:
+            use_bwrap = bwrap is not None
+        self.use_bwrap = bool(use_bwrap and bwrap)
+        self._bwrap = bwrap
+        if self.use_bwrap:
+            self.isolation = "bubblewrap"
+        else:
+            reason = (
+                "bubblewrap disabled (use_bwrap=False)"
+                if bwrap
+                else "bubblewrap (bwrap) is not installed"
+            )
+            self.isolation = (
+                f"reduced isolation: {reason}; the filesystem is not read-only and /tmp is "
+                "shared (hidden paths, rlimits and namespaces still apply)"
+            )
+        self._lock = threading.Lock()
+        self._worker: _Worker | None = None
+        _live_sandboxes.add(self)
+
+    def run(self, request: SandboxRequest) -> SandboxResult:
+        """Run one request in a forked child of the warm worker and return its masked result."""
+        started = time.monotonic()
+        problem = ""
+        for _attempt in range(2):  # one retry: the worker may have died since the last request
+            try:
+                worker = self._current_worker()
+            except OSError as exc:
+                problem = f"the sandbox worker could not start: {exc}"
+                break
+            try:
+                envelope, table = worker.request(request)
+            except WorkerUnavailable as exc:
+                problem = f"{exc}. {worker.stderr_tail()}".strip()
+                self._discard(worker)
+                continue
+            except TimeoutError:
+                problem = "the sandbox worker did not answer in time"
+                break
+            return self._result(request, envelope, table, started)
+        error = process_error("SandboxError", f"The sandbox failed: {problem}")
+        return SandboxResult(
+            ok=False,
+            action=request.action,
+            error=error,
+            duration_ms=_elapsed_ms(started),
+            isolation=self.isolation,
+        )
+
+    def stop(self) -> None:
+        """Stop the worker (a later request starts a new one)."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
+
+    def _current_worker(self) -> _Worker:
+        """Return the running worker, starting one when there is none or it died."""
+        with self._lock:
+            if self._worker is not None and not self._worker.alive():
+                self._worker.stop()
+                self._worker = None
+            if self._worker is None:
+                prefix = bwrap_prefix(self._bwrap, self.hidden_paths) if self.use_bwrap else []
+                self._worker = _Worker(prefix, self.hidden_paths, self.isolation)
+            return self._worker
+
+    def _discard(self, worker: _Worker) -> None:
+        """Stop a worker that failed a request, unless another thread already replaced it."""
+        with self._lock:
+            if self._worker is worker:
+                self._worker = None
+        worker.stop()
+
+    @staticmethod
+    def _result(
+        request: SandboxRequest, envelope: dict[str, Any], table: bytes, started: float
+    ) -> SandboxResult:
+        """Build the SandboxResult from the supervisor's (already masked) reply."""
+        return SandboxResult(
+            ok=bool(envelope.get("ok")),
+            action=request.action,
+            result=envelope.get("result"),
+            logs=envelope.get("logs") or "",
+            error=envelope.get("error"),
+            duration_ms=_elapsed_ms(started),
+            isolation=envelope.get("isolation") or "",
+            table=table or None,
+        )
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+_live_sandboxes: weakref.WeakSet[Sandbox] = weakref.WeakSet()
+_default_lock = threading.Lock()
+_default_sandbox: Sandbox | None = None
+_default_options: dict[str, Any] = {"hidden_paths": (), "use_bwrap": None}
+
+
+def configure_default_sandbox(
+    hidden_paths: Sequence[str] = (), use_bwrap: bool | None = None
+) -> None:
+    """Set what the default sandbox hides (data directory, database, settings); restarts it."""
+    global _default_sandbox
+    with _default_lock:
+        _default_options.update(hidden_paths=tuple(hidden_paths), use_bwrap=use_bwrap)
+        old, _default_sandbox = _default_sandbox, None
+    if old is not None:
+        old.stop()
+
+
+def default_sandbox() -> Sandbox:
+    """Return the process-wide sandbox, creating it on first use."""
+    global _default_sandbox
+    with _default_lock:
+        if _default_sandbox is None:
+            _default_sandbox = Sandbox(**_default_options)
+        return _default_sandbox
+
+
+def run_action(request: SandboxRequest, *, sandbox: Sandbox | None = None) -> SandboxResult:
+    """Run one action of a connector in the sandbox and return its masked result."""
+    return (sandbox or default_sandbox()).run(request)
+
+
+@atexit.register
+def _stop_all_sandboxes() -> None:
+    """Leave no worker behind when the server process exits."""
+    for sandbox in list(_live_sandboxes):
+        sandbox.stop()
