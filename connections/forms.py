@@ -1,10 +1,15 @@
-"""Forms for connections; credentials are write-only everywhere."""
+"""Forms for connections and connectors; credentials are write-only everywhere."""
 
 from __future__ import annotations
 
-from django import forms
+import json
 
-from connections.models import Connection
+from django import forms
+from django.contrib.auth.models import Group
+
+from connections.models import Connection, Interface, Parser
+from connections.templates_gallery import STARTERS
+from connections.widgets import CodeEditorWidget
 
 
 class CredentialsField(forms.CharField):
@@ -28,15 +33,11 @@ def describe_credentials(connection: Connection | None) -> str:
     )
 
 
-class ConnectionAdminForm(forms.ModelForm):
-    """The admin's connection form, with write-only credentials."""
+class CredentialsChangeForm(forms.ModelForm):
+    """A connection form with the write-only credentials field and a "remove" box."""
 
     credentials = CredentialsField()
     clear_credentials = forms.BooleanField(required=False, label="Remove stored credentials")
-
-    class Meta:
-        model = Connection
-        fields = ["name", "slug", "description", "owner", "shared_with", "packages", "library_code"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -44,12 +45,116 @@ class ConnectionAdminForm(forms.ModelForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        self.clean_credentials_choice(cleaned)
+        return cleaned
+
+    def clean_credentials_choice(self, cleaned: dict) -> None:
         if cleaned.get("credentials") and cleaned.get("clear_credentials"):
             raise forms.ValidationError("Either enter new credentials or remove them, not both.")
-        return cleaned
 
     def credentials_change(self) -> str | None:
         """The new credentials ("" to clear), or None to keep the stored ones."""
+        if "credentials" not in self.fields:
+            return None
         if self.cleaned_data.get("clear_credentials"):
             return ""
         return self.cleaned_data.get("credentials") or None
+
+
+class ConnectionAdminForm(CredentialsChangeForm):
+    """The admin's connection form, with write-only credentials."""
+
+    class Meta:
+        model = Connection
+        fields = ["name", "slug", "description", "owner", "shared_with", "packages", "library_code"]
+
+
+class ConnectionForm(CredentialsChangeForm):
+    """Create or edit a connection; credentials only for its owner and staff."""
+
+    shared_with = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.order_by("name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Members of these groups can use the connection and edit its connectors.",
+    )
+
+    class Meta:
+        model = Connection
+        fields = ["name", "description", "packages", "library_code", "shared_with"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "packages": forms.Textarea(attrs={"rows": 3, "placeholder": "requests==2.32.3"}),
+            "library_code": CodeEditorWidget(),
+        }
+
+    def __init__(self, *args, allow_credentials: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not allow_credentials:
+            # Members may edit code and packages; credentials and sharing are the owner's.
+            for name in ("credentials", "clear_credentials", "shared_with"):
+                del self.fields[name]
+
+
+class ConnectorCreateForm(forms.Form):
+    """Name a new connector and pick its starting template."""
+
+    name = forms.CharField(max_length=100)
+    starter = forms.ChoiceField(
+        choices=[(s.key, s.title) for s in STARTERS],
+        widget=forms.RadioSelect,
+        initial=STARTERS[0].key,
+        label="Start from",
+    )
+
+
+SMALL_SELECT = {"class": "form-select form-select-sm"}
+
+
+class ConnectorCodeForm(forms.Form):
+    """The editor's current code, interface and parser (saved or not)."""
+
+    code = forms.CharField(strip=False, required=False, widget=CodeEditorWidget(lint=True))
+    interface = forms.ChoiceField(
+        choices=Interface.choices, widget=forms.Select(attrs=SMALL_SELECT)
+    )
+    parser = forms.ChoiceField(
+        choices=[("", "—"), *Parser.choices],
+        required=False,
+        widget=forms.Select(attrs=SMALL_SELECT),
+    )
+    packages = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.Textarea(
+            attrs={"rows": 2, "class": "form-control", "placeholder": "one requirement per line"}
+        ),
+        help_text="Extra requirements for this connector, added to the connection's.",
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("interface") == Interface.BYTES and not cleaned.get("parser"):
+            self.add_error("parser", "A bytes connector needs a parser.")
+        if cleaned.get("interface") != Interface.BYTES:
+            cleaned["parser"] = ""
+        return cleaned
+
+
+class PreviewForm(ConnectorCodeForm):
+    """A preview request: the editor's code plus which object and how many rows."""
+
+    object = forms.CharField(required=False, widget=forms.HiddenInput)
+    limit = forms.IntegerField(min_value=1, max_value=10_000, required=False, initial=100)
+
+    def clean_object(self) -> dict | None:
+        raw = self.cleaned_data.get("object")
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise forms.ValidationError("The object is not valid JSON.") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("The object must be a JSON object.")
+        return value

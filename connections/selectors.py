@@ -1,12 +1,47 @@
-"""Reads of connections, scoped to what a user may see."""
+"""Reads of connections and connectors, scoped to what a user may see."""
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.http import Http404
 
-from connections.models import Connection
+from connections.models import CodeVersion, Connection, Connector
 
 
 def connections_for_user(user) -> QuerySet[Connection]:
     """Connections visible to `user`, with their connectors."""
     return Connection.objects.visible_to(user).prefetch_related("connectors")
+
+
+def connection_for_user(user, slug: str) -> Connection:
+    """The connection `slug` if `user` may see it: 404 when missing, 403 without access."""
+    connection = Connection.objects.filter(slug=slug).first()
+    if connection is None:
+        raise Http404("No such connection.")
+    if not Connection.objects.visible_to(user).filter(pk=connection.pk).exists():
+        raise PermissionDenied("This connection is not shared with you.")
+    return connection
+
+
+def connector_for_user(user, slug: str) -> Connector:
+    """The connector `slug` if `user` may see its connection: 404 when missing, else 403."""
+    connector = Connector.objects.select_related("connection").filter(slug=slug).first()
+    if connector is None:
+        raise Http404("No such connector.")
+    if not Connection.objects.visible_to(user).filter(pk=connector.connection_id).exists():
+        raise PermissionDenied("This connector's connection is not shared with you.")
+    return connector
+
+
+def can_change_credentials(user, connection: Connection) -> bool:
+    """Only staff and the connection's owner change its credentials."""
+    return user.is_staff or connection.owner_id == user.pk
+
+
+def version_for_connector(connector: Connector, number: int) -> CodeVersion:
+    """One version of a connector, or 404."""
+    version = connector.versions.filter(number=number).first()
+    if version is None:
+        raise Http404("No such version.")
+    return version

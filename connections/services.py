@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+from django.contrib.auth.models import Group
 from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -52,6 +53,29 @@ def connection_create(
         connection_set_credentials(connection=connection, credentials=credentials)
     connection.full_clean()
     connection.save()
+    return connection
+
+
+def connection_update(
+    *,
+    connection: Connection,
+    name: str,
+    description: str,
+    packages: str,
+    library_code: str,
+    shared_with: Iterable[Group] | None = None,
+    credentials: str | None = None,
+) -> Connection:
+    """Change a connection; credentials None keeps them, "" clears them."""
+    connection.name, connection.description = name, description
+    connection.packages, connection.library_code = packages, library_code
+    if credentials is not None:
+        connection_set_credentials(connection=connection, credentials=credentials)
+    connection.full_clean()
+    with transaction.atomic():
+        connection.save()
+        if shared_with is not None:
+            connection.shared_with.set(shared_with)
     return connection
 
 
@@ -118,6 +142,22 @@ def connector_save_code(
         if latest is not None and latest.fingerprint == locked.code_fingerprint:
             return None
         return _version_create(connector=locked, author=author)
+
+
+def connector_revert(*, connector: Connector, version: CodeVersion, author=None) -> CodeVersion:
+    """Restore an earlier version's code, packages and interface as a new version."""
+    if version.connector_id != connector.pk:
+        raise ValueError("That version belongs to another connector.")
+    new_version = connector_save_code(
+        connector=connector,
+        code=version.code,
+        packages=version.packages,
+        interface=version.interface,
+        parser=version.parser,
+        author=author,
+    )
+    # Reverting to what is already current changes nothing: the latest version stays.
+    return new_version or connector.latest_version
 
 
 def _version_create(*, connector: Connector, author) -> CodeVersion:

@@ -1,12 +1,27 @@
-"""Pages for connections and connectors."""
+"""Pages for connections, connectors, the code editor and code versions."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+import difflib
 
-from connections.selectors import connections_for_user
+from django.contrib import messages
+from django.core.exceptions import BadRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from connections import services
+from connections.forms import ConnectionForm, ConnectorCodeForm, ConnectorCreateForm
+from connections.selectors import (
+    can_change_credentials,
+    connection_for_user,
+    connections_for_user,
+    connector_for_user,
+    version_for_connector,
+)
+from connections.templates_gallery import STARTERS, STARTERS_BY_KEY
+from runs.runtime.contract import check_code
 from runs.selectors import recent_runs_for_user
 
 
@@ -21,3 +36,209 @@ def home(request: HttpRequest) -> HttpResponse:
             "runs": recent_runs_for_user(request.user)[:20],
         },
     )
+
+
+@require_http_methods(["GET", "POST"])
+def connection_create(request: HttpRequest) -> HttpResponse:
+    """Create a connection owned by the current user."""
+    form = ConnectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        connection = services.connection_create(
+            name=data["name"],
+            owner=request.user,
+            description=data["description"],
+            credentials=form.credentials_change() or "",
+            packages=data["packages"],
+            library_code=data["library_code"],
+        )
+        connection.shared_with.set(data["shared_with"])
+        messages.success(request, f"Created connection {connection.name}.")
+        return redirect("connection_detail", slug=connection.slug)
+    return render(request, "connections/connection_form.html", {"form": form})
+
+
+@require_GET
+def connection_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """Show a connection and its connectors."""
+    connection = connection_for_user(request.user, slug)
+    return render(
+        request,
+        "connections/connection_detail.html",
+        {
+            "connection": connection,
+            "connectors": connection.connectors.all(),
+            "can_change_credentials": can_change_credentials(request.user, connection),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def connection_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    """Edit a connection; only its owner and staff see the credentials and sharing fields."""
+    connection = connection_for_user(request.user, slug)
+    allowed = can_change_credentials(request.user, connection)
+    form = ConnectionForm(request.POST or None, instance=connection, allow_credentials=allowed)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        services.connection_update(
+            connection=connection,
+            name=data["name"],
+            description=data["description"],
+            packages=data["packages"],
+            library_code=data["library_code"],
+            shared_with=data.get("shared_with") if allowed else None,
+            credentials=form.credentials_change(),
+        )
+        messages.success(request, "Saved.")
+        return redirect("connection_detail", slug=connection.slug)
+    return render(
+        request, "connections/connection_form.html", {"form": form, "connection": connection}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def connector_create(request: HttpRequest, slug: str) -> HttpResponse:
+    """Create a connector in a connection from one of the starting templates."""
+    connection = connection_for_user(request.user, slug)
+    form = ConnectorCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        starter = STARTERS_BY_KEY[form.cleaned_data["starter"]]
+        connector = services.connector_create(
+            connection=connection,
+            name=form.cleaned_data["name"],
+            code=starter.code,
+            interface=starter.interface,
+            parser=starter.parser,
+            author=request.user,
+        )
+        return redirect("connector_editor", slug=connector.slug)
+    return render(
+        request,
+        "connections/connector_create.html",
+        {"form": form, "connection": connection, "starters": STARTERS},
+    )
+
+
+@require_GET
+def connector_editor(request: HttpRequest, slug: str) -> HttpResponse:
+    """The editor: code, preview buttons and result panels."""
+    connector = connector_for_user(request.user, slug)
+    form = ConnectorCodeForm(
+        initial={
+            "code": connector.code,
+            "interface": connector.interface,
+            "parser": connector.parser,
+            "packages": connector.packages,
+        }
+    )
+    return render(
+        request,
+        "connections/editor.html",
+        {
+            "connector": connector,
+            "connection": connector.connection,
+            "form": form,
+            "latest_version": connector.latest_version,
+            "runs": connector.runs.select_related("user", "code_version")[:10],
+            "editor_config": {
+                "saveUrl": reverse("connector_save", args=[connector.slug]),
+                "checkUrl": reverse("connector_check", args=[connector.slug]),
+                "listUrl": reverse("runs:preview", args=[connector.slug, "list"]),
+            },
+        },
+    )
+
+
+@require_POST
+def connector_save(request: HttpRequest, slug: str) -> JsonResponse:
+    """Save the editor's code; a change makes a new version."""
+    connector = connector_for_user(request.user, slug)
+    form = ConnectorCodeForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"saved": False, "errors": form.errors.get_json_data()}, status=400)
+    data = form.cleaned_data
+    version = services.connector_save_code(
+        connector=connector,
+        code=data["code"],
+        packages=data["packages"],
+        interface=data["interface"],
+        parser=data["parser"],
+        author=request.user,
+    )
+    latest = version or connector.latest_version
+    return JsonResponse(
+        {
+            "saved": True,
+            "new_version": version is not None,
+            "version": latest.number if latest else None,
+            "message": f"Saved as version {version.number}." if version else "No changes.",
+        }
+    )
+
+
+@require_POST
+def connector_check(request: HttpRequest, slug: str) -> JsonResponse:
+    """Check the editor's code against the contract, for the lint gutter (nothing runs)."""
+    connector_for_user(request.user, slug)
+    interface = request.POST.get("interface", "pandas")
+    problems = check_code(request.POST.get("code", ""), interface)
+    return JsonResponse({"problems": [problem.to_dict() for problem in problems]})
+
+
+@require_GET
+def connector_versions(request: HttpRequest, slug: str) -> HttpResponse:
+    """List a connector's versions and show the diff between any two (default: the last two)."""
+    connector = connector_for_user(request.user, slug)
+    versions = list(connector.versions.select_related("author"))
+    older = newer = None
+    if len(versions) >= 2:
+        older = version_for_connector(connector, _int_param(request, "from", versions[1].number))
+        newer = version_for_connector(connector, _int_param(request, "to", versions[0].number))
+    return render(
+        request,
+        "connections/versions.html",
+        {
+            "connector": connector,
+            "versions": versions,
+            "older": older,
+            "newer": newer,
+            "diff_lines": version_diff(older, newer) if older and newer else [],
+        },
+    )
+
+
+@require_POST
+def connector_revert(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Make a new version with an earlier version's code."""
+    connector = connector_for_user(request.user, slug)
+    version = version_for_connector(connector, number)
+    latest = services.connector_revert(connector=connector, version=version, author=request.user)
+    messages.success(request, f"Reverted to version {number} as version {latest.number}.")
+    return redirect("connector_editor", slug=connector.slug)
+
+
+def version_diff(older, newer) -> list[tuple[str, str]]:
+    """Return (kind, text) lines of a unified diff of two versions' code and settings."""
+
+    def describe(version) -> list[str]:
+        header = [f"# interface: {version.interface} {version.parser}".rstrip()]
+        packages = [f"# package: {line}" for line in version.packages.splitlines() if line]
+        return [*header, *packages, *version.code.splitlines()]
+
+    lines = difflib.unified_diff(
+        describe(older), describe(newer), f"version {older.number}", f"version {newer.number}",
+        lineterm="",
+    )  # fmt: skip
+    kinds = {"+": "added", "-": "removed", "@": "hunk"}
+    return [
+        ("header" if line[:3] in ("---", "+++") else kinds.get(line[:1], "context"), line)
+        for line in lines
+    ]
+
+
+def _int_param(request: HttpRequest, name: str, default: int) -> int:
+    try:
+        return int(request.GET.get(name, default))
+    except ValueError:
+        raise BadRequest(f"{name} must be a version number") from None

@@ -312,6 +312,8 @@ def run_read(connector: Connector) -> ActionOutcome:
         "truncated": truncated,
         "object": _object_summary(leaf),
     }
+    if not request.full_table:
+        result["profile"] = tabular.column_profile(table)  # of the rows shown
     return ActionOutcome(True, result, table=table)
 
 

@@ -158,6 +158,39 @@ def table_columns(table: pa.Table | pa.Schema) -> list[dict[str, str]]:
 # ---------------------------------------------------------------- JSON rows
 
 
+def column_profile(table: pa.Table) -> list[dict[str, Any]]:
+    """Profile each column of `table`: null percentage, distinct count, min and max."""
+    import pyarrow.compute as pc
+
+    profile = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        entry: dict[str, Any] = {"name": name, "min": None, "max": None}
+        rows = len(column)
+        entry["null_pct"] = round(100.0 * column.null_count / rows, 1) if rows else 0.0
+        try:
+            entry["distinct"] = pc.count_distinct(column, mode="only_valid").as_py()
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+            entry["distinct"] = None  # nested types have no distinct count
+        if _orderable(column.type):
+            extremes = pc.min_max(column)
+            entry["min"] = json_safe(extremes["min"].as_py())
+            entry["max"] = json_safe(extremes["max"].as_py())
+        profile.append(entry)
+    return profile
+
+
+def _orderable(dtype: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(dtype)
+        or pa.types.is_floating(dtype)
+        or pa.types.is_decimal(dtype)
+        or pa.types.is_temporal(dtype)
+        or pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_boolean(dtype)
+    )
+
+
 def json_rows(table: pa.Table) -> list[list[Any]]:
     """Return the table's rows as lists of JSON-safe values."""
     columns = [_json_column(column.type, column.to_pylist()) for column in table.columns]

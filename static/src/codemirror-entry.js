@@ -349,6 +349,7 @@ function create(parent, options = {}) {
     closeBrackets(),
     autocompletion(),
     highlightActiveLine(),
+    EditorView.lineWrapping, // long lines wrap beside a results panel instead of scrolling away
     highlightSelectionMatches(),
     search({ top: true }),
     python(),

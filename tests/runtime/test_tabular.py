@@ -301,3 +301,23 @@ def test_pandas_schema_fields():
 def test_json_float_rules():
     rows = json_rows(pa.table({"f": pa.array([-math.inf])}))
     assert rows == [["-Infinity"]]
+
+
+def test_it_profiles_columns():
+    import pyarrow as pa
+
+    from runs.runtime.tabular import column_profile
+
+    table = pa.table(
+        {
+            "n": [3, None, 1, 3],
+            "s": ["b", "a", None, None],
+            "d": pa.array([None, None, None, None], pa.timestamp("ns")),
+            "l": [[1], [2], None, [1]],
+        }
+    )
+    profile = {entry["name"]: entry for entry in column_profile(table)}
+    assert profile["n"] == {"name": "n", "null_pct": 25.0, "distinct": 2, "min": 1, "max": 3}
+    assert profile["s"] == {"name": "s", "null_pct": 50.0, "distinct": 2, "min": "a", "max": "b"}
+    assert profile["d"]["null_pct"] == 100.0 and profile["d"]["min"] is None
+    assert profile["l"]["min"] is None and profile["l"]["max"] is None

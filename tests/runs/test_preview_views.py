@@ -1,0 +1,101 @@
+"""The editor's preview endpoint and the run pages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from runs.models import Run
+from tests.factories import TRIVIAL_CODE, make_connector
+
+pytestmark = pytest.mark.django_db
+
+FOLDERS = """
+import pandas as pd
+
+
+def list_objects(context, metadata):
+    if not metadata:
+        yield {"name": "2025", "fingerprint": "f", "is_prefix": True}
+        yield {"name": "top.csv", "fingerprint": "t"}
+    else:
+        yield {"name": "2025/jan.csv", "fingerprint": "j", "path": "/data/jan"}
+        yield {"name": "2025/bad.csv", "fingerprint": ""}
+
+
+def read_pandas_dataframe(context, metadata):
+    return pd.DataFrame({"path": [metadata.get("path")]})
+"""
+
+
+def preview(client, connector, action, **fields):
+    data = {
+        "code": connector.code,
+        "interface": "pandas",
+        "parser": "",
+        "packages": "",
+        "limit": 100,
+    }
+    return client.post(reverse("runs:preview", args=[connector.slug, action]), data | fields)
+
+
+def test_it_previews_unsaved_code_and_records_the_run(client, member, connector):
+    client.force_login(member)
+    code = TRIVIAL_CODE.replace("[1, 2, 3]", "[41, 42]")
+    page = preview(client, connector, "read", code=code).content.decode()
+    assert "<td>41</td>" in page and "<td>42</td>" in page
+    assert "Column profile" in page
+    run = Run.objects.get()
+    assert run.user == member and run.code_version is None and run.kind == "read"
+
+
+def test_it_lists_the_root_and_expands_a_prefix_lazily(client, owner, connection):
+    connector = make_connector(connection=connection, name="Folders", code=FOLDERS)
+    client.force_login(owner)
+    root = preview(client, connector, "list").content.decode()
+    assert 'class="tree-prefix"' in root and "2025" in root and "top.csv" in root
+    assert "2025/jan.csv" not in root  # deeper levels load when the prefix is clicked
+    prefix = {"name": "2025", "fingerprint": "f", "is_prefix": True}
+    children = preview(client, connector, "list", object=json.dumps(prefix)).content.decode()
+    assert "2025/jan.csv" in children
+    # The invalid item is not a node to click, but it is shown, flagged, where it was listed.
+    assert 'class="small tree-problem has-problem"' in children and "2025/bad.csv" in children
+    # The leaf carries its full metadata, so a click reads it with its own keys.
+    leaf_meta = {
+        "name": "2025/jan.csv",
+        "fingerprint": "j",
+        "path": "/data/jan",
+        "is_prefix": False,
+    }
+    read = preview(client, connector, "read", object=json.dumps(leaf_meta)).content.decode()
+    assert "/data/jan" in read
+
+
+def test_it_marks_the_error_line_with_a_link(client, owner, connector):
+    client.force_login(owner)
+    code = TRIVIAL_CODE.replace('return pd.DataFrame({"n": [1, 2, 3]})', "return 1 / 0")
+    page = preview(client, connector, "read", code=code).content.decode()
+    line = code.splitlines().index("    return 1 / 0") + 1
+    assert f'data-error-line="{line}"' in page
+    assert f'class="line-link" data-line="{line}"' in page
+    assert "ZeroDivisionError" in page
+
+
+def test_it_refuses_bad_preview_input(client, owner, connector):
+    client.force_login(owner)
+    assert preview(client, connector, "read", object="{oops").status_code == 400
+    assert preview(client, connector, "read", limit=0).status_code == 400
+    assert preview(client, connector, "dance").status_code == 404
+    assert not Run.objects.exists()
+
+
+def test_it_shows_a_run_with_its_result(client, member, connector):
+    client.force_login(member)
+    preview(client, connector, "context")
+    run = Run.objects.get()
+    page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    assert "Preview context" in page and "Succeeded" in page
+    history = client.get(reverse("runs:connector_runs", args=[connector.slug])).content.decode()
+    assert reverse("runs:detail", args=[run.pk]) in history
