@@ -171,9 +171,25 @@ def worker_environment() -> dict[str, str]:
     }
 
 
+def worker_paths_under_tmp() -> list[str]:
+    """The project and the interpreter, when they live under /tmp (a checkout in /tmp, say)."""
+    paths = {
+        PROJECT_ROOT,
+        sys.prefix,
+        sys.base_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+    }
+    under_tmp = {path for path in paths if Path(path).resolve().is_relative_to("/tmp")}
+    # Bind parents before children, and skip children a bound parent already shows.
+    ordered = sorted(under_tmp, key=len)
+    return [p for p in ordered if not any(p != q and Path(p).is_relative_to(q) for q in ordered)]
+
+
 def bwrap_prefix(bwrap: str, hidden_paths: Sequence[str]) -> list[str]:
     """Return the bubblewrap command line that wraps the worker."""
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for path in worker_paths_under_tmp():
+        argv += ["--ro-bind", path, path]  # the private /tmp must not hide the worker's own code
     for path in hidden_paths:
         if os.path.isdir(path):
             argv += ["--tmpfs", path]

@@ -146,3 +146,21 @@ def test_it_flags_contract_problems_as_you_type(page, connection):
     expect(page.locator(".cm-lint-marker-error")).not_to_have_count(0)
     page.hover(".cm-lint-marker-error >> nth=0")
     expect(page.locator(".cm-tooltip-lint")).to_contain_text("list_objects")
+
+
+def test_it_repeats_the_last_preview_and_warns_before_losing_changes(page, connection):
+    connector = make_connector(connection=connection, name="Keys", code=CONNECTOR)
+    log_in(page, "owner")
+    page.goto(f"/connectors/{connector.slug}/")
+    page.click("text=Preview partition")
+    expect(page.locator("#result-panel .read-object")).to_have_text("2025/jan")
+
+    set_code(page, CONNECTOR.replace('"amount": [1.5, None, 4.0]', '"amount": [7.0, 7.0, 7.0]'))
+    page.keyboard.press("Control+Enter")  # in the editor: repeats "Preview partition"
+    expect(page.locator("#result-panel .column-profile")).to_contain_text("7.0")
+
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(500)
+    assert dialogs == ["beforeunload"]
