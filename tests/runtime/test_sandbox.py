@@ -75,10 +75,23 @@ def descendants(root: int, table: dict[int, tuple[int, str, str]]) -> list[int]:
     return found
 
 
+def sandbox_processes(table: dict[int, tuple[int, str, str]]) -> list[int]:
+    """This test process's sandbox workers (bwrap or not) and everything they started.
+
+    Other children of the test process (a browser from the browser tests, say) do not count.
+    """
+    roots = [
+        pid
+        for pid, (ppid, comm, cmdline) in table.items()
+        if ppid == os.getpid() and (comm == "bwrap" or "runs.runtime.worker" in cmdline)
+    ]
+    return roots + [pid for root in roots for pid in descendants(root, table)]
+
+
 def leftover_processes(allow_worker: bool = True) -> list[str]:
     """Describe processes started for requests that are still alive (none is the goal)."""
     table = process_table()
-    mine = descendants(os.getpid(), table)
+    mine = sandbox_processes(table)
     left = [pid for pid in mine if not (allow_worker and table[pid][1] in WORKER_NAMES)]
     # Workers orphaned by a crash of ours would hang below init: look for our socket dir too.
     ours = f"connector-sandbox-{os.getpid()}-"
