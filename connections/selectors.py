@@ -19,8 +19,7 @@ def connection_for_user(user, slug: str) -> Connection:
     connection = Connection.objects.filter(slug=slug).first()
     if connection is None:
         raise Http404("No such connection.")
-    if not Connection.objects.visible_to(user).filter(pk=connection.pk).exists():
-        raise PermissionDenied("This connection is not shared with you.")
+    _require_visible(user, connection.pk)
     return connection
 
 
@@ -29,9 +28,13 @@ def connector_for_user(user, slug: str) -> Connector:
     connector = Connector.objects.select_related("connection").filter(slug=slug).first()
     if connector is None:
         raise Http404("No such connector.")
-    if not Connection.objects.visible_to(user).filter(pk=connector.connection_id).exists():
-        raise PermissionDenied("This connector's connection is not shared with you.")
+    _require_visible(user, connector.connection_id)
     return connector
+
+
+def _require_visible(user, connection_id: int) -> None:
+    if not Connection.objects.visible_to(user).filter(pk=connection_id).exists():
+        raise PermissionDenied("This connection is not shared with you.")
 
 
 def can_change_credentials(user, connection: Connection) -> bool:
