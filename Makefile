@@ -26,7 +26,7 @@ run: $(VENV)/.installed
 	@echo "Connector Studio: http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the worker)"
 	@# When either process ends (or on Ctrl-C), stop the other one too.
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait; exit 0' INT TERM; \
-	$(PY) manage.py db_worker --no-reload & \
+	$(PY) manage.py worker --no-reload & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	wait -n; kill $$(jobs -p) 2>/dev/null; wait
 

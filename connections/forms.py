@@ -7,7 +7,7 @@ import json
 from django import forms
 from django.contrib.auth.models import Group
 
-from connections.models import Connection, Interface, Parser
+from connections.models import Connection, Interface, Parser, validate_requirements
 from connections.templates_gallery import STARTERS
 from connections.widgets import CodeEditorWidget
 
@@ -96,6 +96,17 @@ class ConnectionForm(CredentialsChangeForm):
                 del self.fields[name]
 
 
+class PackageFileForm(forms.Form):
+    """Upload a wheel or sdist to a connection (checked by services.package_file_add)."""
+
+    file = forms.FileField(
+        label="Package file",
+        help_text="A wheel (.whl) or source distribution (.tar.gz, .zip), installed into the "
+        "environment of every connector of this connection.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".whl,.tar.gz,.zip"}),
+    )
+
+
 class ConnectorCreateForm(forms.Form):
     """Name a new connector and pick its starting template."""
 
@@ -129,6 +140,7 @@ class ConnectorCodeForm(forms.Form):
         widget=forms.Textarea(
             attrs={"rows": 2, "class": "form-control", "placeholder": "one requirement per line"}
         ),
+        validators=[validate_requirements],
         help_text="Extra requirements for this connector, added to the connection's.",
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -278,11 +279,34 @@ TASKS = {
 # Where ingests write Parquet partitions (a local directory by default).
 PARTITIONS_DIR = Path(os.environ.get("PARTITIONS_DIR") or DATA_DIR / "partitions")
 
+# Package environments (one pip-built directory per requirement set; see README "Packages").
+# ENVIRONMENT_PIP_ARGS are extra pip options (shell syntax), e.g. "--no-index" or
+# "--index-url https://mirror/simple"; otherwise pip uses the server's pip configuration.
+ENVIRONMENTS_DIR = Path(os.environ.get("ENVIRONMENTS_DIR") or DATA_DIR / "environments")
+ENVIRONMENT_PIP_ARGS = shlex.split(os.environ.get("ENVIRONMENT_PIP_ARGS", ""))
+ENVIRONMENT_BUILD_TIMEOUT_S = envfloat("ENVIRONMENT_BUILD_TIMEOUT_S", 900.0, minimum=1.0)
+ENVIRONMENT_MAX_IDLE_DAYS = envfloat("ENVIRONMENT_MAX_IDLE_DAYS", 30.0, minimum=0.0)
+ENVIRONMENT_WORKER_IDLE_S = envfloat("ENVIRONMENT_WORKER_IDLE_S", 300.0, minimum=0.1)
+ENVIRONMENT_UPLOAD_MAX_MB = envint("ENVIRONMENT_UPLOAD_MAX_MB", 100, minimum=1)
+
 # Sandbox limits for previews (ingests reuse them per partition).
 PREVIEW_TIMEOUT_S = envfloat("PREVIEW_TIMEOUT_S", 30.0, minimum=0.1)
 SANDBOX_MEMORY_MB = envint("SANDBOX_MEMORY_MB", 2048, minimum=64)
 PREVIEW_ROW_LIMIT = envint("PREVIEW_ROW_LIMIT", 100, minimum=1)
 PREVIEW_MAX_OBJECTS = envint("PREVIEW_MAX_OBJECTS", 10_000, minimum=1)
+
+# Ingests: every leaf is listed (a listing cut at INGEST_MAX_OBJECTS fails the run, so nothing
+# is ever deleted on a partial listing); INGEST_CONCURRENCY partition reads run at once, each
+# in its own sandboxed child, within INGEST_TIMEOUT_S. A running ingest writes a heartbeat
+# every INGEST_HEARTBEAT_S; one silent for INGEST_STALE_AFTER_S is considered dead.
+INGEST_MAX_OBJECTS = envint("INGEST_MAX_OBJECTS", 1_000_000, minimum=1)
+INGEST_CONCURRENCY = envint("INGEST_CONCURRENCY", os.cpu_count() or 2, minimum=1)
+# At most this many partitions are read by one sandboxed child (see runs.ingest, "Batches").
+INGEST_BATCH_SIZE = envint("INGEST_BATCH_SIZE", 64, minimum=1)
+INGEST_TIMEOUT_S = envfloat("INGEST_TIMEOUT_S", 600.0, minimum=0.1)
+INGEST_LIST_TIMEOUT_S = envfloat("INGEST_LIST_TIMEOUT_S", 300.0, minimum=0.1)
+INGEST_HEARTBEAT_S = envfloat("INGEST_HEARTBEAT_S", 2.0, minimum=0.05)
+INGEST_STALE_AFTER_S = envfloat("INGEST_STALE_AFTER_S", 30.0, minimum=0.1)
 
 LOGGING = {
     "version": 1,

@@ -24,6 +24,9 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     TIMED_OUT = "timed_out", "Timed out"
+    # The process executing the run died or was stopped (kill -9, reboot, worker shutdown):
+    # what it committed stays, the next ingest converges.
+    INTERRUPTED = "interrupted", "Interrupted"
 
 
 FINISHED_STATUSES = (
@@ -31,7 +34,12 @@ FINISHED_STATUSES = (
     RunStatus.FAILED,
     RunStatus.CANCELLED,
     RunStatus.TIMED_OUT,
+    RunStatus.INTERRUPTED,
 )
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+# Ingest runs that write (a missing key counts as not a dry run; SQL's NULL makes a plain
+# exclude(parameters__dry_run=True) drop those rows too).
+WRITING_RUNS = Q(parameters__dry_run=False) | Q(parameters__dry_run__isnull=True)
 
 
 class Run(models.Model):
@@ -44,7 +52,7 @@ class Run(models.Model):
     )
     code_fingerprint = models.CharField(max_length=64, blank=True)
     kind = models.CharField(max_length=10, choices=RunKind)
-    status = models.CharField(max_length=10, choices=RunStatus, default=RunStatus.QUEUED)
+    status = models.CharField(max_length=12, choices=RunStatus, default=RunStatus.QUEUED)
     parameters = models.JSONField(default=dict, blank=True)
     result = models.JSONField(null=True, blank=True)
     logs = models.TextField(blank=True)
@@ -61,6 +69,18 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Ingest progress and liveness (previews leave them at their defaults). Counters cover
+    # partition jobs (reads and deletes); skipped partitions are counted separately.
+    partitions_total = models.PositiveIntegerField(default=0)
+    partitions_done = models.PositiveIntegerField(default=0)
+    partitions_failed = models.PositiveIntegerField(default=0)
+    partitions_skipped = models.PositiveIntegerField(default=0)
+    rows_written = models.BigIntegerField(default=0)
+    bytes_written = models.BigIntegerField(default=0)
+    # "host:pid" of the process executing the run, and when it last said it was alive.
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-enqueued_at", "-id"]
@@ -77,6 +97,10 @@ class Run(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+    @property
+    def is_dry_run(self) -> bool:
+        return bool((self.parameters or {}).get("dry_run"))
 
     @property
     def error(self) -> dict | None:
@@ -129,3 +153,62 @@ class Partition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connector} / {self.name}"
+
+
+class JobAction(models.TextChoices):
+    READ = "read", "Read"
+    DELETE = "delete", "Delete"
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class PartitionJob(models.Model):
+    """What one ingest did (or tried) to one partition: read it or delete it.
+
+    Unchanged partitions get no job (a run over a million unchanged objects would otherwise
+    write a million rows); the run counts them in `partitions_skipped`.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="partition_jobs")
+    name = models.CharField(max_length=1024)
+    fingerprint = models.TextField(blank=True)
+    action = models.CharField(max_length=10, choices=JobAction)
+    # Why it is read: "new", "changed" or "code changed".
+    reason = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=10, choices=JobStatus, default=JobStatus.PENDING)
+    rows = models.BigIntegerField(null=True, blank=True)
+    bytes = models.BigIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    logs = models.TextField(blank=True)
+    error_type = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    error_function = models.CharField(max_length=200, blank=True)
+    error_line = models.PositiveIntegerField(null=True, blank=True)
+    error_traceback = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "id"]
+        indexes = [models.Index(fields=["run", "status"], name="partition_job_run_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.name} ({self.status})"
+
+    @property
+    def error(self) -> dict | None:
+        """The structured error of a failed job, or None."""
+        if not self.error_type:
+            return None
+        return {
+            "type": self.error_type,
+            "message": self.error_message,
+            "function": self.error_function or None,
+            "line": self.error_line,
+            "traceback": self.error_traceback,
+        }

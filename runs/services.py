@@ -1,17 +1,43 @@
-"""Writes to runs: run a preview in the sandbox and record it as a Run row."""
+"""Writes to runs: previews (run in the sandbox, recorded as Run rows) and ingests.
+
+Ingest lifecycle: `ingest_enqueue` creates a queued Run and, once the transaction commits, a
+django-tasks task (`runs.tasks.ingest_run`) that the worker (`manage.py worker`) picks up and
+hands to `ingest_execute`. `ingest_execute` claims the run with a conditional UPDATE (queued ->
+running), so a run is executed at most once, and returns when it is finished. `ingest_cancel`
+stops a run; `ingest_recover` marks runs whose executing process died "interrupted" and removes
+their leftover files. `ingest_plan` answers "what will the next ingest do?" without writing.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from connections.models import CodeVersion, Connector, code_fingerprint
-from runs import runtime
-from runs.models import Run, RunStatus
+from connections.services import connector_environment_ensure
+from runs import runtime, storage
+from runs.models import (
+    WRITING_RUNS,
+    JobStatus,
+    Partition,
+    PartitionJob,
+    Run,
+    RunKind,
+    RunStatus,
+)
+from runs.runtime.environments import ReadyEnvironment
+from runs.runtime.pool import EnvironmentNotVisible, environment_sandboxes
+from runs.runtime.supervisor import process_error
+
+if TYPE_CHECKING:
+    from runs.ingest import IngestPlan
 
 # Process-level failures the runtime reports with these error types map to these statuses.
 _STATUS_FOR_ERROR = {"Timeout": RunStatus.TIMED_OUT}
@@ -34,6 +60,9 @@ def _ensure_sandbox_configured() -> None:
     with _sandbox_configured:
         if not _configured:
             runtime.configure_default_sandbox(hidden_paths=sandbox_hidden_paths())
+            environment_sandboxes.configure(
+                hidden_paths=sandbox_hidden_paths(), idle_s=settings.ENVIRONMENT_WORKER_IDLE_S
+            )
             _configured = True
 
 
@@ -48,10 +77,26 @@ def preview_limits(**overrides: Any) -> runtime.Limits:
     return replace(limits, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def execute(request: runtime.SandboxRequest) -> runtime.SandboxResult:
-    """Run one request in the sandbox (never in this process)."""
+def execute(
+    request: runtime.SandboxRequest,
+    *,
+    cancel: threading.Event | None = None,
+    environment: ReadyEnvironment | None = None,
+) -> runtime.SandboxResult:
+    """Run one request in the sandbox (never in this process); `cancel` kills it when set.
+
+    With `environment` (from connections.services.connector_environment_ensure), the request
+    runs in that package environment's warm worker; without, in the base environment's.
+    """
     _ensure_sandbox_configured()
-    return runtime.run_action(request)
+    if environment is None:
+        return runtime.run_action(request, cancel=cancel)
+    try:
+        with environment_sandboxes.lease(environment) as sandbox:
+            return runtime.run_action(request, sandbox=sandbox, cancel=cancel)
+    except EnvironmentNotVisible as exc:
+        error = process_error("EnvironmentError", str(exc))
+        return runtime.SandboxResult(ok=False, action=request.action, error=error)
 
 
 def preview_run(
@@ -101,7 +146,14 @@ def preview_run(
         object=object,
         limits=preview_limits(row_limit=row_limit, max_objects=max_objects, timeout_s=timeout_s),
     )
-    result = execute(request)
+    environment = connector_environment_ensure(connector=connector)  # may build it: waits
+    run.parameters["environment"] = environment.key
+    if environment.ok:
+        result = execute(request, environment=environment.ready)
+    else:
+        error = process_error("EnvironmentError", environment.error)
+        error["traceback"] = environment.log[-20_000:]
+        result = runtime.SandboxResult(ok=False, action=action, error=error)
     run_record_result(run=run, result=result)
     return run
 
@@ -125,3 +177,191 @@ def run_record_result(*, run: Run, result: runtime.SandboxResult) -> None:
     run.duration_ms = result.duration_ms
     run.finished_at = timezone.now()
     run.save()
+
+
+# ---------------------------------------------------------------- ingest
+
+
+class IngestAlreadyActive(Exception):
+    """The connector already has a queued or running ingest (only one at a time)."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"ingest #{run.pk} of this connector is already {run.status}")
+        self.run = run
+
+
+def _active_ingests(connector: Connector):
+    return Run.objects.filter(
+        connector=connector,
+        kind=RunKind.INGEST,
+        status__in=(RunStatus.QUEUED, RunStatus.RUNNING),
+    ).filter(WRITING_RUNS)
+
+
+def ingest_create(*, connector: Connector, user=None, dry_run: bool = False) -> Run:
+    """Create a queued ingest run; raise IngestAlreadyActive when one is queued or running.
+
+    Dry runs only list and plan, so they may run beside a real ingest.
+    """
+    ingest_recover(connector=connector)  # a dead worker's run must not block the connector
+    with transaction.atomic():
+        # Serialize concurrent creations for one connector (row lock; SQLite locks the file).
+        Connector.objects.select_for_update().filter(pk=connector.pk).exists()
+        if not dry_run and (active := _active_ingests(connector).first()) is not None:
+            raise IngestAlreadyActive(active)
+        fingerprint = connector.code_fingerprint
+        return Run.objects.create(
+            connector=connector,
+            kind=RunKind.INGEST,
+            status=RunStatus.QUEUED,
+            code_fingerprint=fingerprint,
+            code_version=_version_for(connector, fingerprint),
+            user=user,
+            parameters={"dry_run": dry_run},
+        )
+
+
+def ingest_enqueue(*, connector: Connector, user=None, dry_run: bool = False) -> Run:
+    """Create a queued ingest run and enqueue its task once the transaction commits."""
+    from runs.tasks import ingest_run
+
+    with transaction.atomic():
+        run = ingest_create(connector=connector, user=user, dry_run=dry_run)
+        run_id = run.pk
+        transaction.on_commit(lambda: ingest_run.enqueue(run_id=run_id))
+    return run
+
+
+def ingest_execute(*, run_id: int, stop: threading.Event | None = None) -> Run:
+    """Claim a queued ingest run and execute it in this process; return the finished run.
+
+    A run that is no longer queued (already claimed, cancelled) is returned untouched.
+    `stop`, when set, interrupts the run (default: runs.ingest.STOP, set by the worker).
+    """
+    from runs.ingest import IngestExecution, worker_identity
+
+    now = timezone.now()
+    claimed = Run.objects.filter(pk=run_id, kind=RunKind.INGEST, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker_identity()
+    )
+    run = Run.objects.select_related("connector__connection").get(pk=run_id)
+    if not claimed:
+        return run
+    # The code that runs is the connector's code now, not when the run was queued.
+    connector = run.connector
+    run.code_fingerprint = connector.code_fingerprint
+    run.code_version = _version_for(connector, run.code_fingerprint)
+    run.save(update_fields=["code_fingerprint", "code_version"])
+    return IngestExecution(run, stop=stop).execute()
+
+
+def ingest_cancel(*, run: Run) -> bool:
+    """Cancel a queued or running ingest; return False when it had already finished.
+
+    A queued run is cancelled at once. A running one gets a cancel request: its executor kills
+    the running reads within a fraction of a second and ends the run "cancelled"; committed
+    partitions stay.
+    """
+    now = timezone.now()
+    runs = Run.objects.filter(pk=run.pk, kind=RunKind.INGEST)
+    cancelled = runs.filter(status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED,
+        cancel_requested_at=now,
+        finished_at=now,
+        error_type="Cancelled",
+        error_message="The ingest was cancelled before it started.",
+    )
+    if not cancelled:
+        cancelled = runs.filter(status=RunStatus.RUNNING, cancel_requested_at__isnull=True).update(
+            cancel_requested_at=now
+        )
+        cancelled = cancelled or runs.filter(status=RunStatus.RUNNING).exists()
+        # Nobody will act on the request if the executing process is dead.
+        ingest_recover(connector=run.connector)
+    run.refresh_from_db()
+    return bool(cancelled)
+
+
+def ingest_recover(*, connector: Connector | None = None) -> list[int]:
+    """Mark running ingests whose process is gone "interrupted"; sweep leftover files.
+
+    A run's process is gone when its heartbeat is older than INGEST_STALE_AFTER_S, or when it
+    ran on this host under a PID that no longer exists. Temporary and unreferenced Parquet files
+    are then removed for every connector (or just `connector`) with no running ingest.
+    Returns the ids of the runs marked interrupted. The worker calls this when it starts.
+    """
+    now = timezone.now()
+    running = Run.objects.filter(kind=RunKind.INGEST, status=RunStatus.RUNNING)
+    if connector is not None:
+        running = running.filter(connector=connector)
+    interrupted = []
+    for run in running.only("pk", "worker", "heartbeat_at"):
+        if not _executor_is_gone(run, now):
+            continue
+        updated = Run.objects.filter(
+            pk=run.pk, status=RunStatus.RUNNING, heartbeat_at=run.heartbeat_at
+        ).update(
+            status=RunStatus.INTERRUPTED,
+            finished_at=now,
+            error_type="Interrupted",
+            error_message=(
+                f"The process executing this ingest ({run.worker or 'unknown'}) stopped "
+                "without finishing it. Partitions committed before that stay; the next ingest "
+                "reads the rest."
+            ),
+        )
+        if updated:  # another process may have recovered it first
+            PartitionJob.objects.filter(
+                run_id=run.pk, status__in=(JobStatus.PENDING, JobStatus.RUNNING)
+            ).update(status=JobStatus.CANCELLED, finished_at=now, error_type="Interrupted")
+            interrupted.append(run.pk)
+    ids = [connector.pk] if connector is not None else storage.connector_directories()
+    busy = set(
+        Run.objects.filter(kind=RunKind.INGEST, status=RunStatus.RUNNING, connector_id__in=ids)
+        .filter(WRITING_RUNS)
+        .values_list("connector_id", flat=True)
+    )
+    for connector_id in ids:
+        if connector_id not in busy:
+            keep = set(
+                Partition.objects.filter(connector_id=connector_id).values_list(
+                    "storage_path", flat=True
+                )
+            )
+            storage.sweep_connector_directory(connector_id, keep)
+    return interrupted
+
+
+def _executor_is_gone(run: Run, now) -> bool:
+    """Say whether the process executing a running ingest is dead."""
+    if run.heartbeat_at is None:
+        return True
+    if (now - run.heartbeat_at).total_seconds() > settings.INGEST_STALE_AFTER_S:
+        return True
+    host, _, pid = run.worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine: only its heartbeat tells
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def ingest_plan(*, connector: Connector) -> IngestPlan:
+    """List the connector in the sandbox and compare with what is committed; write nothing."""
+    from runs.ingest import plan_connector
+
+    return plan_connector(connector)
+
+
+def _version_for(connector: Connector, fingerprint: str) -> CodeVersion | None:
+    return (
+        CodeVersion.objects.filter(connector=connector, fingerprint=fingerprint)
+        .order_by("-number")
+        .first()
+    )

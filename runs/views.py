@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from connections.forms import PreviewForm
 from connections.selectors import connector_for_user
-from runs import services
-from runs.models import Run, RunKind
+from runs import selectors, services
+from runs.models import Partition, Run, RunKind
 
 PREVIEW_ACTIONS = {RunKind.CONTEXT, RunKind.LIST, RunKind.READ, RunKind.SCHEMA}
 
@@ -83,8 +84,110 @@ def connector_runs(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     """Show one run: its parameters, result, logs and error."""
+    run = _run_for_user(request, run_id)
+    context = {"run": run, **tree_context(run, None)}
+    if run.kind == RunKind.INGEST:
+        context |= ingest_progress_context(run)
+    return render(request, "runs/detail.html", context)
+
+
+def _run_for_user(request: HttpRequest, run_id: int) -> Run:
+    """The run, if the user may see its connector: 404 when missing, else 403."""
     run = get_object_or_404(
         Run.objects.select_related("connector", "code_version", "user"), pk=run_id
     )
-    connector_for_user(request.user, run.connector.slug)  # 403 unless the user may see it
-    return render(request, "runs/detail.html", {"run": run, **tree_context(run, None)})
+    connector_for_user(request.user, run.connector.slug)
+    return run
+
+
+# ---------------------------------------------------------------- ingests
+
+
+@require_POST
+def ingest_start(request: HttpRequest, slug: str) -> HttpResponse:
+    """Queue an ingest of the connector's saved code and show its run."""
+    connector = connector_for_user(request.user, slug)
+    try:
+        run = services.ingest_enqueue(connector=connector, user=request.user)
+    except services.IngestAlreadyActive as active:
+        messages.info(request, "An ingest of this connector is already queued or running.")
+        run = active.run
+    return redirect("runs:detail", run_id=run.pk)
+
+
+@require_POST
+def ingest_plan(request: HttpRequest, slug: str) -> HttpResponse:
+    """What the next ingest will do: list in the sandbox and compare, writing nothing."""
+    connector = connector_for_user(request.user, slug)
+    plan = services.ingest_plan(connector=connector)
+    return render(request, "runs/_ingest_plan.html", {"plan": plan.to_dict()})
+
+
+@require_POST
+def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Cancel a queued or running ingest; what was committed stays."""
+    run = _run_for_user(request, run_id)
+    if not services.ingest_cancel(run=run):
+        messages.info(request, "The run had already finished.")
+    return redirect("runs:detail", run_id=run.pk)
+
+
+@require_GET
+def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The live part of an ingest's page: progress, partition jobs and the chart (polled)."""
+    run = _run_for_user(request, run_id)
+    return render(request, "runs/_ingest_progress.html", ingest_progress_context(run))
+
+
+def ingest_progress_context(run: Run) -> dict:
+    chart = selectors.partition_job_chart(run)
+    return {
+        "run": run,
+        "progress": selectors.run_progress(run),
+        "jobs": selectors.partition_jobs(run)[:500],
+        "chart": chart_bars(chart),
+    }
+
+
+def chart_bars(points: list[dict], limit: int = 400) -> dict:
+    """Scale rows and duration per partition to bar heights (percent) for an inline SVG chart."""
+    points = points[:limit]
+    top_rows = max((p["rows"] or 0 for p in points), default=0) or 1
+    top_ms = max((p["duration_ms"] or 0 for p in points), default=0) or 1
+    bars = [
+        {
+            **point,
+            "x": index,
+            "rows_pct": round(100 * (point["rows"] or 0) / top_rows, 1),
+            "ms_pct": round(100 * (point["duration_ms"] or 0) / top_ms, 1),
+        }
+        for index, point in enumerate(points)
+    ]
+    return {"bars": bars, "width": max(len(bars), 1), "top_rows": top_rows, "top_ms": top_ms}
+
+
+@require_GET
+def connector_partitions(request: HttpRequest, slug: str) -> HttpResponse:
+    """A connector's committed partitions and their totals."""
+    connector = connector_for_user(request.user, slug)
+    return render(
+        request,
+        "runs/_partitions.html",
+        {
+            "connector": connector,
+            "partitions": selectors.committed_partitions(connector)[:1000],
+            "totals": selectors.partition_totals(connector),
+            "active": selectors.active_ingest(connector),
+        },
+    )
+
+
+@require_GET
+def partition_rows(request: HttpRequest, slug: str, partition_id: int) -> HttpResponse:
+    """The first rows of a committed partition, read from its Parquet file."""
+    connector = connector_for_user(request.user, slug)
+    partition = get_object_or_404(Partition, pk=partition_id, connector=connector)
+    preview = selectors.partition_preview(partition, limit=100)
+    return render(
+        request, "runs/_partition_rows.html", {"partition": partition, "preview": preview}
+    )

@@ -11,6 +11,11 @@ Decisions:
   the connector); ok is False when list_objects raised, and the objects listed before the
   exception are still in the result. request.object None or {} lists from the root.
 - `read`: request.object must be a leaf; None reads the first valid leaf, found lazily.
+- A batch `read` (request.objects, full_table only) checks the contract, loads the module and
+  calls context() once, then reads each leaf exactly as a single read would; whatever one
+  reader raises fails only that item: {"batch": [{ok, result, error}, ...]} and one table per
+  item in ActionOutcome.tables (None for a failed item). Leaves share the process, so module
+  state a reader changes is seen by the next leaf of the batch.
 - `schema`: the sample is read with at least SCHEMA_SAMPLE_ROWS rows.
 - Spark is not available yet: the spark reader and infer_schema(spark=...) give "NotAvailable".
 """
@@ -62,12 +67,17 @@ ROOT_METADATA_HINT = (
 
 @dataclass
 class ActionOutcome:
-    """What an action produced: a JSON-safe result and/or error, and the rows read as Arrow."""
+    """What an action produced: a JSON-safe result and/or error, and the rows read as Arrow.
+
+    A batch read leaves `table` None and puts one table per leaf (None when it failed) in
+    `tables`, in the order of result["batch"].
+    """
 
     ok: bool
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     table: pa.Table | None = None
+    tables: list[pa.Table | None] | None = None
 
 
 class ActionFailed(Exception):
@@ -143,6 +153,14 @@ def _check_request(request: SandboxRequest) -> None:
         raise ConnectorError(
             "InvalidRequest",
             f"Unknown interface {request.interface!r}: use one of {', '.join(INTERFACES)}",
+        )
+    if request.objects is not None and (request.action != "read" or not request.full_table):
+        raise ConnectorError(
+            "InvalidRequest", "A batch of objects can only be read whole (read, full_table)"
+        )
+    if request.objects is not None and not isinstance(request.objects, list):
+        raise ConnectorError(
+            "InvalidRequest", f"The objects to read must be a list, not {describe(request.objects)}"
         )
     reads = request.action in ("read", "schema")
     if reads and request.interface == "bytes" and request.parser not in PARSERS:
@@ -297,8 +315,28 @@ def listing_error(result: listing.Listing, connector: Connector) -> dict[str, An
 
 
 def run_read(connector: Connector) -> ActionOutcome:
+    """Read one leaf (or each leaf of a batch) with the interface's reader."""
+    if connector.request.objects is not None:
+        return run_read_batch(connector)
+    return read_object(connector, leaf_to_read(connector))
+
+
+def run_read_batch(connector: Connector) -> ActionOutcome:
+    """Read each leaf of request.objects in turn; a failure fails only its own item."""
+    items: list[dict[str, Any]] = []
+    tables: list[pa.Table | None] = []
+    for leaf in connector.request.objects or []:
+        try:
+            outcome = read_object(connector, checked_leaf(leaf))
+        except BaseException as exc:  # as in execute: user code may raise anything
+            outcome = ActionOutcome(False, None, user_error(exc, _memory_mb(connector.request)))
+        items.append({"ok": outcome.ok, "result": outcome.result, "error": outcome.error})
+        tables.append(outcome.table)
+    return ActionOutcome(True, {"batch": items}, tables=tables)
+
+
+def read_object(connector: Connector, leaf: dict[str, Any]) -> ActionOutcome:
     """Read one leaf with the interface's reader; a preview keeps row_limit rows."""
-    leaf = leaf_to_read(connector)
     request = connector.request
     row_limit = None if request.full_table else request.limits.row_limit
     table, row_count, exact = read_leaf(connector, leaf, row_limit)
@@ -330,16 +368,7 @@ def leaf_to_read(connector: Connector) -> dict[str, Any]:
     """Return request.object, or the first valid leaf of a lazy listing."""
     requested = connector.request.object
     if requested is not None:
-        if not isinstance(requested, dict):
-            raise ConnectorError(
-                "InvalidRequest", f"The object to read must be a dict, not {describe(requested)}"
-            )
-        if requested.get("is_prefix") is True:
-            raise ConnectorError(
-                "InvalidRequest",
-                f"{safe_repr(requested.get('name'))} is a prefix: pick a leaf to read",
-            )
-        return requested
+        return checked_leaf(requested)
     list_objects = connector.required("list_objects")
     leaf, partial = listing.first_leaf(list_objects, connector.context, connector.request.limits)
     if partial.error is not None:
@@ -347,6 +376,20 @@ def leaf_to_read(connector: Connector) -> dict[str, Any]:
     if leaf is None:
         raise ConnectorError.about("NoObjects", _no_leaf_message(partial), list_objects)
     return leaf.item
+
+
+def checked_leaf(requested: Any) -> dict[str, Any]:
+    """Return a requested object when it is a leaf's dict; raise InvalidRequest otherwise."""
+    if not isinstance(requested, dict):
+        raise ConnectorError(
+            "InvalidRequest", f"The object to read must be a dict, not {describe(requested)}"
+        )
+    if requested.get("is_prefix") is True:
+        raise ConnectorError(
+            "InvalidRequest",
+            f"{safe_repr(requested.get('name'))} is a prefix: pick a leaf to read",
+        )
+    return requested
 
 
 def _no_leaf_message(partial: listing.Listing) -> str:

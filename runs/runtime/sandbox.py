@@ -4,6 +4,11 @@
 that has pandas and pyarrow preloaded and forks a supervised, namespaced, rlimited child per
 request. The worker runs under bubblewrap when it is installed, so every fork inherits a read-only
 root, a private /tmp and the hidden paths. If the worker dies, the next request respawns it.
+
+Cancel: `run_action(request, cancel=event)` takes a threading.Event. While waiting for the reply
+the client checks it every CANCEL_POLL_S; once it is set, the client closes its connection and
+returns a "Cancelled" result at once. The request's supervisor sees that hang-up and kills the
+connector's processes (its process group and PID namespace) immediately.
 """
 
 from __future__ import annotations
@@ -26,22 +31,35 @@ from pathlib import Path
 from typing import Any
 
 from runs.runtime.framing import FrameError, decode_message, encode_message
-from runs.runtime.supervisor import MAX_RESULT_BYTES, process_error
+from runs.runtime.supervisor import MAX_RESULT_BYTES, cancelled_error, process_error
 from runs.runtime.types import SandboxRequest, SandboxResult
 
 PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 REPLY_MARGIN_S = 30.0  # how much longer than the request's timeout the client waits for a reply
 STOP_GRACE_S = 2.0
+CANCEL_POLL_S = 0.05  # how often a cancellable request checks its cancel event
+# Where a package environment's site-packages appear inside bubblewrap (its private /tmp).
+ENVIRONMENT_MOUNT = "/tmp/connector-environment"
 
 
 class WorkerUnavailable(Exception):
     """The worker refused the connection or closed it before replying."""
 
 
+class RequestCancelled(Exception):
+    """The caller cancelled the request; the connection was closed to kill its processes."""
+
+
 class _Worker:
     """One running worker process and the private directory holding its socket."""
 
-    def __init__(self, argv_prefix: list[str], hidden_paths: list[str], isolation: str) -> None:
+    def __init__(
+        self,
+        argv_prefix: list[str],
+        hidden_paths: list[str],
+        isolation: str,
+        python_paths: Sequence[str] = (),
+    ) -> None:
         self.directory = tempfile.mkdtemp(prefix=f"connector-sandbox-{os.getpid()}-")  # mode 0700
         self.socket_path = os.path.join(self.directory, "worker.sock")
         self.stderr_path = os.path.join(self.directory, "worker.log")
@@ -51,7 +69,11 @@ class _Worker:
         try:
             listener.bind(self.socket_path)
             listener.listen(128)
-            config = {"hidden_paths": [*hidden_paths, self.directory], "isolation": isolation}
+            config = {
+                "hidden_paths": [*hidden_paths, self.directory],
+                "isolation": isolation,
+                "python_paths": list(python_paths),  # appended to sys.path (environments)
+            }
             argv = [
                 *argv_prefix,
                 sys.executable,
@@ -70,7 +92,9 @@ class _Worker:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def request(self, request: SandboxRequest) -> tuple[dict[str, Any], bytes]:
+    def request(
+        self, request: SandboxRequest, cancel: threading.Event | None = None
+    ) -> tuple[dict[str, Any], bytes]:
         """Send one request and return the reply envelope and table bytes."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(request.limits.timeout_s + REPLY_MARGIN_S)
@@ -78,7 +102,12 @@ class _Worker:
                 conn.connect(self.socket_path)
                 conn.sendall(encode_message(request.to_dict()))
                 conn.shutdown(socket.SHUT_WR)
-                data = _receive_all(conn, MAX_RESULT_BYTES * 2 + (64 << 20))
+                limit = MAX_RESULT_BYTES * 2 + (64 << 20)
+                if cancel is None:
+                    data = _receive_all(conn, limit)
+                else:
+                    deadline = time.monotonic() + request.limits.timeout_s + REPLY_MARGIN_S
+                    data = _receive_cancellable(conn, limit, cancel, deadline)
             except (ConnectionError, FileNotFoundError, BrokenPipeError) as exc:
                 raise WorkerUnavailable(f"worker unreachable: {exc}") from exc
         if not data:
@@ -157,6 +186,32 @@ def _receive_all(conn: socket.socket, limit: int) -> bytes:
             raise WorkerUnavailable("reply larger than any valid result")
 
 
+def _receive_cancellable(
+    conn: socket.socket, limit: int, cancel: threading.Event, deadline: float
+) -> bytes:
+    """Read until the peer closes the connection, giving up when `cancel` is set.
+
+    The caller's `with` closes the socket on RequestCancelled: that hang-up is the supervisor's
+    signal to kill the connector.
+    """
+    chunks = bytearray()
+    conn.settimeout(CANCEL_POLL_S)
+    while True:
+        if cancel.is_set():
+            raise RequestCancelled
+        if time.monotonic() >= deadline:
+            raise TimeoutError
+        try:
+            chunk = conn.recv(1 << 20)
+        except TimeoutError:
+            continue
+        if not chunk:
+            return bytes(chunks)
+        chunks += chunk
+        if len(chunks) > limit:
+            raise WorkerUnavailable("reply larger than any valid result")
+
+
 def worker_environment() -> dict[str, str]:
     """Return the worker's whole environment: nothing of the server's is inherited."""
     return {
@@ -185,8 +240,21 @@ def worker_paths_under_tmp() -> list[str]:
     return [p for p in ordered if not any(p != q and Path(p).is_relative_to(q) for q in ordered)]
 
 
-def bwrap_prefix(bwrap: str, hidden_paths: Sequence[str]) -> list[str]:
-    """Return the bubblewrap command line that wraps the worker."""
+def sandbox_python_paths(python_paths: Sequence[str], use_bwrap: bool) -> list[str]:
+    """Where the worker sees `python_paths`: under bubblewrap, read-only mounts in its /tmp."""
+    if not use_bwrap:
+        return list(python_paths)
+    return [f"{ENVIRONMENT_MOUNT}/{number}" for number in range(len(python_paths))]
+
+
+def bwrap_prefix(
+    bwrap: str, hidden_paths: Sequence[str], python_paths: Sequence[str] = ()
+) -> list[str]:
+    """Return the bubblewrap command line that wraps the worker.
+
+    `python_paths` (a package environment, usually inside the hidden data directory) are
+    mounted read-only at the paths `sandbox_python_paths` names, outside every hidden path.
+    """
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for path in worker_paths_under_tmp():
         argv += ["--ro-bind", path, path]  # the private /tmp must not hide the worker's own code
@@ -195,6 +263,8 @@ def bwrap_prefix(bwrap: str, hidden_paths: Sequence[str]) -> list[str]:
             argv += ["--tmpfs", path]
         elif os.path.exists(path):
             argv += ["--ro-bind", "/dev/null", path]
+    for path, mount in zip(python_paths, sandbox_python_paths(python_paths, True), strict=True):
+        argv += ["--ro-bind", path, mount]
     argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if os.geteuid() == 0:
         # As root, bubblewrap without a user namespace keeps the real root uid, which lets each
@@ -212,8 +282,14 @@ def bwrap_prefix(bwrap: str, hidden_paths: Sequence[str]) -> list[str]:
 class Sandbox:
     """A warm worker that runs sandboxed requests; thread-safe, restarts the worker if it dies."""
 
-    def __init__(self, hidden_paths: Sequence[str] = (), use_bwrap: bool | None = None) -> None:
+    def __init__(
+        self,
+        hidden_paths: Sequence[str] = (),
+        use_bwrap: bool | None = None,
+        python_paths: Sequence[str] = (),
+    ) -> None:
         self.hidden_paths = [os.path.abspath(path) for path in hidden_paths]
+        self.python_paths = [os.path.abspath(path) for path in python_paths]
         bwrap = shutil.which("bwrap")
         if use_bwrap is None:
             use_bwrap = bwrap is not None
@@ -235,18 +311,27 @@ class Sandbox:
         self._worker: _Worker | None = None
         _live_sandboxes.add(self)
 
-    def run(self, request: SandboxRequest) -> SandboxResult:
-        """Run one request in a forked child of the warm worker and return its masked result."""
+    def run(
+        self, request: SandboxRequest, *, cancel: threading.Event | None = None
+    ) -> SandboxResult:
+        """Run one request in a forked child of the warm worker and return its masked result.
+
+        Setting `cancel` kills the request's processes and returns a "Cancelled" result.
+        """
         started = time.monotonic()
         problem = ""
         for _attempt in range(2):  # one retry: the worker may have died since the last request
+            if cancel is not None and cancel.is_set():
+                return self._cancelled(request, started)
             try:
                 worker = self._current_worker()
             except OSError as exc:
                 problem = f"the sandbox worker could not start: {exc}"
                 break
             try:
-                envelope, table = worker.request(request)
+                envelope, table = worker.request(request, cancel)
+            except RequestCancelled:
+                return self._cancelled(request, started)
             except WorkerUnavailable as exc:
                 problem = f"{exc}. {worker.stderr_tail()}".strip()
                 self._discard(worker)
@@ -260,6 +345,16 @@ class Sandbox:
             ok=False,
             action=request.action,
             error=error,
+            duration_ms=_elapsed_ms(started),
+            isolation=self.isolation,
+        )
+
+    def _cancelled(self, request: SandboxRequest, started: float) -> SandboxResult:
+        """Return the result of a request its caller cancelled."""
+        return SandboxResult(
+            ok=False,
+            action=request.action,
+            error=cancelled_error(),
             duration_ms=_elapsed_ms(started),
             isolation=self.isolation,
         )
@@ -278,8 +373,13 @@ class Sandbox:
                 self._worker.stop()
                 self._worker = None
             if self._worker is None:
-                prefix = bwrap_prefix(self._bwrap, self.hidden_paths) if self.use_bwrap else []
-                self._worker = _Worker(prefix, self.hidden_paths, self.isolation)
+                prefix = (
+                    bwrap_prefix(self._bwrap, self.hidden_paths, self.python_paths)
+                    if self.use_bwrap
+                    else []
+                )
+                paths = sandbox_python_paths(self.python_paths, self.use_bwrap)
+                self._worker = _Worker(prefix, self.hidden_paths, self.isolation, paths)
             return self._worker
 
     def _discard(self, worker: _Worker) -> None:
@@ -337,9 +437,18 @@ def default_sandbox() -> Sandbox:
         return _default_sandbox
 
 
-def run_action(request: SandboxRequest, *, sandbox: Sandbox | None = None) -> SandboxResult:
-    """Run one action of a connector in the sandbox and return its masked result."""
-    return (sandbox or default_sandbox()).run(request)
+def run_action(
+    request: SandboxRequest,
+    *,
+    sandbox: Sandbox | None = None,
+    cancel: threading.Event | None = None,
+) -> SandboxResult:
+    """Run one action of a connector in the sandbox and return its masked result.
+
+    Setting `cancel` (from any thread) kills the request's processes at once and makes this
+    return a result with error type "Cancelled".
+    """
+    return (sandbox or default_sandbox()).run(request, cancel=cancel)
 
 
 @atexit.register

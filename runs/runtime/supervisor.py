@@ -4,6 +4,11 @@ The supervisor enters fresh namespaces, forks the connector's process (PID 1 of 
 namespace, so killing it kills every process it started), captures its output at the fd level,
 enforces the wall-clock timeout, turns process-level failures into human errors and masks secrets
 before anything is sent back. User code never runs in this process.
+
+Cancel: the client half-closes the connection after sending its request and then waits for the
+reply; closing it completely means "cancel". While the connector runs, the supervisor polls the
+connection for that hang-up (POLLHUP) and, as soon as it sees it, kills the connector's process
+group and its PID namespace exactly as on a timeout, then exits (there is nobody to reply to).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from runs.runtime.framing import (
     write_all,
 )
 from runs.runtime.masking import Masker
-from runs.runtime.types import Limits, SandboxRequest
+from runs.runtime.types import Limits, SandboxRequest, split_batch
 
 MAX_RESULT_BYTES = 256 * 1024 * 1024  # a result (envelope + Arrow table) larger than this fails
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # code + library + credentials + object, generously
@@ -56,6 +61,7 @@ class Capture:
     logs_dropped: int = 0
     result: bytearray = field(default_factory=bytearray)
     timed_out: bool = False
+    cancelled: bool = False  # the client hung up: it no longer wants the result
     too_large: bool = False
     status_report: bytearray = field(default_factory=bytearray)
     status: int = 0
@@ -71,7 +77,7 @@ def serve_connection(conn_fd: int, hidden_paths: list[str], isolation: str) -> N
         request_bytes = read_until_eof(conn_fd, MAX_REQUEST_BYTES)
         envelope, _ = decode_message(request_bytes)
         request = SandboxRequest.from_dict(envelope)
-        reply, table = supervise(request, hidden_paths, isolation)
+        reply, table = supervise(request, hidden_paths, isolation, client_fd=conn_fd)
     except BaseException as exc:  # the reply must always be sent
         reply = {
             "ok": False,
@@ -87,9 +93,16 @@ def serve_connection(conn_fd: int, hidden_paths: list[str], isolation: str) -> N
 
 
 def supervise(
-    request: SandboxRequest, hidden_paths: list[str], isolation: str
+    request: SandboxRequest,
+    hidden_paths: list[str],
+    isolation: str,
+    *,
+    client_fd: int | None = None,
 ) -> tuple[dict[str, Any], bytes]:
-    """Run the request's connector code in a child and return the masked reply and table."""
+    """Run the request's connector code in a child and return the masked reply and table.
+
+    With `client_fd`, a hang-up on that connection cancels the run (the child is killed).
+    """
     deadline = time.monotonic() + request.limits.timeout_s
     masker = Masker(request.credentials)
     namespaces = enter_request_namespaces(hidden_paths)
@@ -107,7 +120,9 @@ def supervise(
     for fd in (log_w, result_w, status_w):
         os.close(fd)
     pid_ns = namespaces.pid_namespace
-    capture = watch(pid, log_r, result_r, status_r, request.limits, deadline, pid_ns)
+    capture = watch(
+        pid, log_r, result_r, status_r, request.limits, deadline, pid_ns, client_fd=client_fd
+    )
     reply, table = interpret(request, capture)
     reply = mask_reply(reply, masker)
     table = finish_table(request, reply, table, masker)
@@ -195,8 +210,13 @@ def run_connector_process(request: SandboxRequest, log_w: int, result_w: int) ->
         outcome = actions.execute(request)
         if os.getpid() != my_pid:
             os._exit(0)  # a fork of the connector returned here; only the original reports
-        payload = table_to_ipc(outcome.table)
         envelope = {"ok": outcome.ok, "result": outcome.result, "error": outcome.error}
+        if outcome.tables is not None:
+            payload, sizes = tables_to_ipc(outcome.tables)
+            for item, size in zip(outcome.result["batch"], sizes, strict=True):
+                item["table_bytes"] = size
+        else:
+            payload = table_to_ipc(outcome.table)
         write_all(RESULT_FD, encode_message(envelope, payload))
     except BaseException as exc:  # report the engine's own failure instead of dying silently
         try:
@@ -287,6 +307,21 @@ def table_to_ipc(table: Any) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def tables_to_ipc(tables: list[Any]) -> tuple[bytes, list[int]]:
+    """Serialize a batch's tables as consecutive IPC streams; return them and their lengths."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    sizes = []
+    for table in tables:
+        start = sink.tell()
+        if table is not None:
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+        sizes.append(sink.tell() - start)
+    return sink.getvalue().to_pybytes(), sizes
+
+
 def watch(
     pid: int,
     log_r: int,
@@ -295,16 +330,23 @@ def watch(
     limits: Limits,
     deadline: float,
     pid_ns: bool,
+    *,
+    client_fd: int | None = None,
 ) -> Capture:
-    """Collect output and result until the process ends, is too large or runs out of time."""
+    """Collect output and result until the process ends, is too large, runs out of time or the
+    client hangs up (cancel)."""
     capture = Capture()
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     open_fds = {log_r, result_r, status_r}
     for fd in (*open_fds, pidfd):
         poller.register(fd, select.POLLIN)
+    if client_fd is not None:
+        # Event mask 0: only POLLHUP/POLLERR are reported. The client's half-close after its
+        # request is not a hang-up; closing the socket completely is.
+        poller.register(client_fd, 0)
     exited_at: float | None = None
-    while True:
+    while not capture.cancelled:
         now = time.monotonic()
         stop_at = deadline if exited_at is None else min(deadline, exited_at + EXIT_GRACE_S)
         if (exited_at is not None and not open_fds) or capture.too_large:
@@ -313,6 +355,9 @@ def watch(
             capture.timed_out = exited_at is None
             break
         for fd, _ in poller.poll(max(1, int((stop_at - now) * 1000))):
+            if fd == client_fd:
+                capture.cancelled = True
+                break
             if fd == pidfd:
                 poller.unregister(pidfd)
                 exited_at = time.monotonic()
@@ -384,7 +429,9 @@ def interpret(request: SandboxRequest, capture: Capture) -> tuple[dict[str, Any]
     reply: dict[str, Any] = {"ok": False, "result": None, "error": None}
     reply["logs"] = logs_text(capture)
     table = b""
-    if capture.too_large:
+    if capture.cancelled:
+        reply["error"] = cancelled_error()
+    elif capture.too_large:
         reply["error"] = too_large_error()
     elif capture.timed_out:
         reply["error"] = timeout_error(limits)
@@ -397,8 +444,10 @@ def interpret(request: SandboxRequest, capture: Capture) -> tuple[dict[str, Any]
             reply["error"] = process_error(
                 "SandboxError", "The connector's process returned an unreadable result."
             )
-        if isinstance(reply["error"], dict) and reply["error"].get("type") == "MemoryError":
-            reply["error"] = memory_error_from_user_code(reply["error"], limits)
+        for holder in (reply, *batch_items(reply)):
+            error = holder.get("error")
+            if isinstance(error, dict) and error.get("type") == "MemoryError":
+                holder["error"] = memory_error_from_user_code(error, limits)
     else:
         reply["error"] = exit_error(capture, limits)
     return reply, table
@@ -433,6 +482,11 @@ def too_large_error() -> dict[str, Any]:
         f"The result is larger than {MAX_RESULT_BYTES // MB} MB and was not returned; "
         "read fewer rows per partition or split the data into more partitions.",
     )
+
+
+def cancelled_error() -> dict[str, Any]:
+    """Return the error for a run its client cancelled."""
+    return process_error("Cancelled", "The run was cancelled; all its processes were killed.")
 
 
 def timeout_error(limits: Limits) -> dict[str, Any]:
@@ -503,18 +557,27 @@ def mask_reply(reply: dict[str, Any], masker: Masker) -> dict[str, Any]:
     return {key: masker.value(value) for key, value in reply.items()}
 
 
+def batch_items(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the items of a batch read's reply (none for any other reply)."""
+    result = reply.get("result")
+    items = result.get("batch") if isinstance(result, dict) else None
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
 def finish_table(
     request: SandboxRequest, reply: dict[str, Any], table_bytes: bytes, masker: Masker
 ) -> bytes:
-    """Mask the Arrow table, fill preview rows, and return the masked IPC stream."""
+    """Mask the Arrow table, fill preview rows, and return the masked IPC stream.
+
+    The table is always decoded, validated and written again, secrets or not: the trusted side
+    only ever decodes IPC bytes that pyarrow produced here, never the connector's own bytes.
+    """
+    if request.objects is not None:
+        return finish_batch_tables(reply, table_bytes, masker)
     if not table_bytes:
         return b""
     try:
-        import pyarrow as pa
-
-        table = pa.ipc.open_stream(table_bytes).read_all()
-        table.validate(full=True)
-        table = masker.table(table)
+        table = checked_table(table_bytes, masker)
     except Exception as exc:
         reply.update(ok=False, error=process_error("SandboxError", f"Unreadable table: {exc}"))
         return b""
@@ -523,6 +586,42 @@ def finish_table(
 
         reply["result"]["rows"] = masker.value(json_rows(table))
     return table_to_ipc(table)
+
+
+def finish_batch_tables(reply: dict[str, Any], table_bytes: bytes, masker: Masker) -> bytes:
+    """Mask each table of a batch read and return the masked streams, lengths updated."""
+    result = reply.get("result")
+    if not table_bytes and not (isinstance(result, dict) and "batch" in result):
+        return b""  # the batch failed as a whole (timeout, crash, contract error...)
+    pairs = split_batch(result, table_bytes)
+    if pairs is None:
+        reply.update(
+            ok=False,
+            result=None,
+            error=process_error("SandboxError", "The batch read returned unreadable tables."),
+        )
+        return b""
+    streams = []
+    for item, data in pairs:
+        stream = b""
+        if data:
+            try:
+                stream = table_to_ipc(checked_table(data, masker))
+            except Exception as exc:
+                error = process_error("SandboxError", f"Unreadable table: {exc}")
+                item.update(ok=False, error=error)
+        item["table_bytes"] = len(stream)
+        streams.append(stream)
+    return b"".join(streams)
+
+
+def checked_table(table_bytes: bytes, masker: Masker) -> Any:
+    """Decode and fully validate an IPC stream from the connector; return it masked."""
+    import pyarrow as pa
+
+    table = pa.ipc.open_stream(table_bytes).read_all()
+    table.validate(full=True)
+    return masker.table(table)
 
 
 def describe_isolation(isolation: str, namespaces: RequestNamespaces) -> str:

@@ -66,6 +66,10 @@ class SandboxRequest:
     `object` is the leaf to read (read/schema; the first leaf when None) or, for `list`, the one
     prefix to expand a single level (None lists the whole tree from the root).
     `full_table` asks a `read` for every row as Arrow (ingest) instead of a preview.
+    `objects` (with action "read" and full_table) is a batch of leaves read one after the other
+    in the same child: the result is {"batch": [one single-read reply per leaf]}, each item with
+    its own ok/result/error and `table_bytes`, the length of its Arrow IPC stream; the streams
+    are concatenated in SandboxResult.table in the same order (see `split_batch_tables`).
     """
 
     action: str
@@ -77,6 +81,7 @@ class SandboxRequest:
     object: dict[str, Any] | None = None
     limits: Limits = field(default_factory=Limits)
     full_table: bool = False
+    objects: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -120,3 +125,25 @@ class SandboxResult:
             "duration_ms": self.duration_ms,
             "isolation": self.isolation,
         }
+
+    def batch(self) -> list[tuple[dict[str, Any], bytes]] | None:
+        """Return a batch read's (item, Arrow IPC stream) pairs; None when it has no batch."""
+        return split_batch(self.result, self.table or b"")
+
+
+def split_batch(result: Any, data: bytes) -> list[tuple[dict[str, Any], bytes]] | None:
+    """Split a batch reply's concatenated tables by each item's `table_bytes`.
+
+    Returns None when `result` is not a batch or the lengths do not add up to `data`.
+    """
+    items = result.get("batch") if isinstance(result, dict) else None
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        return None
+    pairs, offset = [], 0
+    for item in items:
+        size = item.get("table_bytes") or 0
+        if not isinstance(size, int) or size < 0 or offset + size > len(data):
+            return None
+        pairs.append((item, data[offset : offset + size]))
+        offset += size
+    return pairs if offset == len(data) else None

@@ -68,9 +68,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--listen-fd", type=int, required=True)
     parser.add_argument("--lifeline-fd", type=int, required=True)
-    parser.add_argument("--config", required=True, help="JSON: hidden_paths, isolation")
+    parser.add_argument(
+        "--config", required=True, help="JSON: hidden_paths, isolation, python_paths"
+    )
     args = parser.parse_args(argv)
     config = json.loads(args.config)
+    # A package environment goes after the standard library and the base packages: it adds
+    # modules, it never replaces the ones the worker and the supervisor rely on.
+    sys.path.extend(config.get("python_paths") or ())
     linux.set_process_name("cs-worker")
     # No process (user code included) may read this process's or its forks' memory via /proc.
     linux.prctl(linux.PR_SET_DUMPABLE, 0)

@@ -47,3 +47,9 @@ def connector_error_line(traceback: str) -> int | None:
     """The innermost line of the connector's own code in a traceback (not the library's)."""
     lines = _RAW_USER_FRAME.findall(traceback or "")
     return int(lines[-1]) if lines else None
+
+
+@register.filter
+def sub(value: float, amount: float) -> float:
+    """`value - amount`, for chart coordinates."""
+    return value - amount

@@ -50,6 +50,14 @@
   }
 
   form.addEventListener("submit", function (event) {
+    if (event.submitter && event.submitter.id === "ingest-button") {
+      // An ingest runs the saved code: refuse to start one that would silently ignore edits.
+      if (snapshot() !== savedSnapshot) {
+        event.preventDefault();
+        saveMessage.textContent = "Save first (Ctrl/Cmd-S): ingests run the saved code.";
+      }
+      return;
+    }
     event.preventDefault();
     save();
   });

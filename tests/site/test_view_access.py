@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from runs.models import Run
+from runs.models import Partition, Run
 
 pytestmark = pytest.mark.django_db
 
@@ -14,6 +14,9 @@ pytestmark = pytest.mark.django_db
 def urls(connection, connector):
     """Each view's URL with the methods it accepts; `None` means no connection to check."""
     run = Run.objects.create(connector=connector, kind="context", status="succeeded")
+    partition = Partition.objects.create(
+        connector=connector, name="p", fingerprint="f", storage_path="/nonexistent.parquet"
+    )
     slug, cslug = connection.slug, connector.slug
     return [
         (reverse("connection_detail", args=[slug]), {"GET"}),
@@ -27,6 +30,12 @@ def urls(connection, connector):
         (reverse("runs:connector_runs", args=[cslug]), {"GET"}),
         (reverse("runs:preview", args=[cslug, "context"]), {"POST"}),
         (reverse("runs:detail", args=[run.pk]), {"GET"}),
+        (reverse("runs:progress", args=[run.pk]), {"GET"}),
+        (reverse("runs:cancel", args=[run.pk]), {"POST"}),
+        (reverse("runs:ingest", args=[cslug]), {"POST"}),
+        (reverse("runs:ingest_plan", args=[cslug]), {"POST"}),
+        (reverse("runs:partitions", args=[cslug]), {"GET"}),
+        (reverse("runs:partition_rows", args=[cslug, partition.pk]), {"GET"}),
     ]
 
 

@@ -1,0 +1,152 @@
+"""Warm sandboxes for package environments: one worker per environment, stopped when idle.
+
+Django-free. `environment_sandboxes.lease(ready)` returns the warm Sandbox whose worker has the
+environment's site-packages on sys.path (starting it on first use) and marks it in use until the
+`with` block ends. A reaper thread stops workers nobody has used for `idle_s` seconds and that no
+request is using; the next request starts a new one. Requests without packages use the default
+sandbox (`runs.runtime.sandbox.default_sandbox`), not this pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from runs.runtime.environments import ReadyEnvironment
+from runs.runtime.sandbox import Sandbox
+
+DEFAULT_IDLE_S = 300.0
+
+
+class EnvironmentNotVisible(Exception):
+    """Without bubblewrap, an environment inside a hidden path cannot be shown to user code."""
+
+
+@dataclass
+class _Entry:
+    sandbox: Sandbox
+    key: str
+    active: int = 0
+    last_used: float = 0.0
+
+
+class EnvironmentSandboxes:
+    """A thread-safe pool of warm sandboxes keyed by environment build."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, int], _Entry] = {}
+        self._hidden_paths: tuple[str, ...] = ()
+        self._use_bwrap: bool | None = None
+        self.idle_s = DEFAULT_IDLE_S
+        self._reaper: threading.Thread | None = None
+
+    def configure(
+        self,
+        *,
+        hidden_paths: Sequence[str] = (),
+        use_bwrap: bool | None = None,
+        idle_s: float = DEFAULT_IDLE_S,
+    ) -> None:
+        """Set what every environment's sandbox hides and how long idle workers live; stop all."""
+        with self._lock:
+            self._hidden_paths = tuple(os.path.abspath(path) for path in hidden_paths)
+            self._use_bwrap = use_bwrap
+            self.idle_s = idle_s
+        self.stop()
+
+    @contextlib.contextmanager
+    def lease(self, ready: ReadyEnvironment) -> Iterator[Sandbox]:
+        """Yield the environment's warm sandbox, kept in use until the block ends."""
+        entry = self._acquire(ready)
+        try:
+            yield entry.sandbox
+        finally:
+            with self._lock:
+                entry.active -= 1
+                entry.last_used = time.monotonic()
+
+    def stop(self, key: str | None = None) -> int:
+        """Stop the workers of environment `key` (every environment when None); return how many.
+
+        A request running in one of them finishes; the next one starts a fresh worker.
+        """
+        with self._lock:
+            chosen = [k for k, entry in self._entries.items() if key in (None, entry.key)]
+            stopped = [self._entries.pop(k) for k in chosen]
+        for entry in stopped:
+            entry.sandbox.stop()
+        return len(stopped)
+
+    def reap(self, now: float | None = None) -> int:
+        """Stop workers idle for idle_s and not in use; return how many were stopped."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            idle = [
+                k
+                for k, entry in self._entries.items()
+                if entry.active == 0 and now - entry.last_used >= self.idle_s
+            ]
+            stopped = [self._entries.pop(k) for k in idle]
+        for entry in stopped:
+            entry.sandbox.stop()
+        return len(stopped)
+
+    def running(self) -> list[str]:
+        """Keys of the environments with a warm worker in this process."""
+        with self._lock:
+            return sorted({entry.key for entry in self._entries.values()})
+
+    def _acquire(self, ready: ReadyEnvironment) -> _Entry:
+        identity = (ready.key, ready.generation)
+        with self._lock:
+            entry = self._entries.get(identity)
+            if entry is None:
+                sandbox = Sandbox(self._hidden_paths, self._use_bwrap, ready.python_paths)
+                if not sandbox.use_bwrap:
+                    _require_visible(ready, self._hidden_paths)
+                entry = _Entry(sandbox, ready.key)
+                self._entries[identity] = entry
+                # An older build of the same environment (rebuilt since) is retired when idle.
+                for other_identity, other in self._entries.items():
+                    if other.key == ready.key and other_identity != identity:
+                        other.last_used = float("-inf")
+            entry.active += 1
+            entry.last_used = time.monotonic()
+            self._start_reaper()
+        return entry
+
+    def _start_reaper(self) -> None:
+        """Start the reaper thread unless it runs (called with the lock held)."""
+        if self._reaper is not None and self._reaper.is_alive():
+            return
+        self._reaper = threading.Thread(target=self._reap_loop, name="sandbox-reaper", daemon=True)
+        self._reaper.start()
+
+    def _reap_loop(self) -> None:
+        while True:
+            time.sleep(max(0.05, min(self.idle_s / 4, 30.0)))
+            self.reap()
+            with self._lock:
+                if not self._entries:
+                    self._reaper = None
+                    return
+
+
+def _require_visible(ready: ReadyEnvironment, hidden_paths: Sequence[str]) -> None:
+    for path in ready.python_paths:
+        for hidden in hidden_paths:
+            if Path(path).is_relative_to(hidden):
+                raise EnvironmentNotVisible(
+                    f"The environment lies in {hidden}, which the sandbox hides, and without "
+                    "bubblewrap it cannot be mounted elsewhere: install bubblewrap, or set "
+                    "ENVIRONMENTS_DIR outside the data directory."
+                )
+
+
+environment_sandboxes = EnvironmentSandboxes()

@@ -1,0 +1,22 @@
+"""Offline package environments for these tests: pip with no index, a fresh directory each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connections import services
+from runs.runtime.pool import environment_sandboxes
+
+
+@pytest.fixture(autouse=True)
+def offline_environments(settings, tmp_path) -> Iterator[Path]:
+    """Environments in a fresh directory, built by pip with no index (offline, fast)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.ENVIRONMENTS_DIR = tmp_path / "environments"
+    settings.ENVIRONMENT_PIP_ARGS = ["--isolated", "--no-index"]
+    services._last_used_written.clear()
+    yield settings.ENVIRONMENTS_DIR
+    environment_sandboxes.stop()

@@ -1,0 +1,149 @@
+"""A mutable fake source for ingest tests, readable from inside the sandbox.
+
+The sandbox hides the data directory and gives each request a private /tmp, so the source
+lives in /var/tmp: a manifest.json maps partition names to {"fingerprint", "rows", and
+optionally "fail" (raise in the reader), "sleep" (seconds before returning) and "spawn" (start
+`sleep <spawn>` first, a child process tests can look for)}. Rows are
+derived from the name and fingerprint, so any reader (or test) can recompute them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from runs import storage
+from runs.models import Partition
+
+SOURCE_CODE = """
+import json, subprocess, time
+import pandas as pd
+
+SOURCE = SOURCE_PATH
+
+
+def manifest():
+    with open(SOURCE + "/manifest.json") as handle:
+        return json.load(handle)
+
+
+def list_objects(context, metadata):
+    entries = manifest()
+    if not metadata:
+        for folder in sorted({name.split("/")[0] for name in entries if "/" in name}):
+            yield {"name": folder, "is_prefix": True}
+        for name, entry in entries.items():
+            if "/" not in name:
+                yield {"name": name, "fingerprint": entry["fingerprint"]}
+    else:
+        for name, entry in entries.items():
+            if name.startswith(metadata["name"] + "/"):
+                yield {"name": name, "fingerprint": entry["fingerprint"]}
+
+
+def read_pandas_dataframe(context, metadata):
+    entry = manifest()[metadata["name"]]
+    if entry.get("spawn"):
+        subprocess.Popen(["sleep", entry["spawn"]])
+    if entry.get("sleep"):
+        time.sleep(entry["sleep"])
+    if entry.get("fail"):
+        raise RuntimeError("cannot read " + metadata["name"])
+    print("reading", metadata["name"])
+    n = entry["rows"]
+    return pd.DataFrame({
+        "name": [metadata["name"]] * n,
+        "fingerprint": [metadata["fingerprint"]] * n,
+        "i": list(range(n)),
+    })
+"""
+
+
+class FakeSource:
+    """A manifest file the connector lists and reads."""
+
+    def __init__(self) -> None:
+        base = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
+        self.directory = Path(tempfile.mkdtemp(prefix="cs-ingest-source-", dir=base))
+        self.directory.chmod(0o755)
+        self.entries: dict[str, dict[str, Any]] = {}
+
+    @property
+    def code(self) -> str:
+        return SOURCE_CODE.replace("SOURCE_PATH", repr(str(self.directory)))
+
+    def set(self, name: str, fingerprint: str, rows: int = 3, **extra: Any) -> None:
+        self.entries[name] = {"fingerprint": fingerprint, "rows": rows, **extra}
+        self.save()
+
+    def remove(self, name: str) -> None:
+        del self.entries[name]
+        self.save()
+
+    def save(self) -> None:
+        temp = self.directory / "manifest.json.tmp"
+        temp.write_text(json.dumps(self.entries))
+        temp.chmod(0o644)
+        os.replace(temp, self.directory / "manifest.json")
+
+    def expected(self) -> dict[str, str]:
+        return {name: entry["fingerprint"] for name, entry in self.entries.items()}
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def committed(connector) -> dict[str, str]:
+    """Return {name: fingerprint} of the committed partitions."""
+    return dict(Partition.objects.filter(connector=connector).values_list("name", "fingerprint"))
+
+
+def assert_partitions_match_source(connector, source: FakeSource) -> None:
+    """The committed partitions, their files and their rows equal the source exactly."""
+    assert committed(connector) == source.expected()
+    referenced = set()
+    for partition in Partition.objects.filter(connector=connector):
+        entry = source.entries[partition.name]
+        table = pq.read_table(storage.absolute_path(partition.storage_path))
+        assert table.num_rows == entry["rows"] == partition.row_count
+        assert set(table.column("name").to_pylist()) <= {partition.name}
+        assert table.column("i").to_pylist() == list(range(entry["rows"]))
+        assert set(table.column("fingerprint").to_pylist()) <= {entry["fingerprint"]}
+        referenced.add(storage.absolute_path(partition.storage_path))
+    on_disk = set()
+    directory = storage.connector_directory(connector.pk)
+    if directory.exists():
+        on_disk = {path.resolve() for path in directory.rglob("*") if path.is_file()}
+    assert on_disk == referenced, "orphan or temporary files left behind"
+
+
+def processes_with_argument(marker: str) -> list[int]:
+    """Return the pids whose command line has `marker` as an argument."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker.encode() in argv:
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_for(condition, timeout: float = 20.0, interval: float = 0.05) -> bool:
+    """Poll `condition` until it is true or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())

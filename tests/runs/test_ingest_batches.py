@@ -1,0 +1,271 @@
+"""Batched partition reads: many partitions per sandboxed child, per-partition outcomes."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from runs import ingest, services, storage
+from runs.ingest import BatchOutcome, BatchSizer, PartitionOutcome
+from runs.models import JobStatus, Partition, PartitionJob, RunStatus
+from tests.factories import make_connector
+from tests.runs.ingest_helpers import FakeSource, assert_partitions_match_source, committed
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "tok-SECRET-4242"  # the `connection` fixture's token
+
+# Extra manifest switches for these tests: "exit" ends the process, "segfault" crashes it,
+# "leak" returns the connection's token in the rows, "wide" returns other columns.
+EXTRA_BEHAVIOUR = """
+    if entry.get("exit"):
+        import os
+        os._exit(3)
+    if entry.get("segfault"):
+        import ctypes
+        ctypes.string_at(0)
+    if entry.get("oom"):
+        raise MemoryError()
+    if entry.get("leak"):
+        return pd.DataFrame({"name": [metadata["name"]], "token": [context["token"]]})
+    if entry.get("wide"):
+        return pd.DataFrame({"when": pd.to_datetime(["2024-05-01"]), "amount": [1.5]})
+    if entry.get("fail"):"""
+
+CONTEXT = """
+def context(credentials):
+    if "context fails" in open(SOURCE + "/manifest.json").read():
+        raise PermissionError("context fails")
+    return json.loads(credentials)
+"""
+
+
+@pytest.fixture
+def source():
+    source = FakeSource()
+    yield source
+    source.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def ingest_settings(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PARTITIONS_DIR = tmp_path / "partitions"
+    settings.INGEST_CONCURRENCY = 2
+
+
+@pytest.fixture
+def batch_size(monkeypatch):
+    """Read every partition of a test in one batch (the sizer starts with single reads)."""
+    sizes: list[int] = []
+
+    def next_size(self, remaining: int) -> int:
+        sizes.append(remaining)
+        return remaining
+
+    monkeypatch.setattr(BatchSizer, "next_size", next_size)
+    return sizes
+
+
+@pytest.fixture
+def requests(monkeypatch):
+    """Record the sandbox requests the ingest makes: a list of leaf names per request."""
+    made: list[list[str]] = []
+    execute = services.execute
+
+    def recording(request, **kwargs):
+        if request.action == "read":
+            leaves = request.objects if request.objects is not None else [request.object]
+            made.append([leaf["name"] for leaf in leaves])
+        return execute(request, **kwargs)
+
+    monkeypatch.setattr(services, "execute", recording)
+    return made
+
+
+@pytest.fixture
+def source_connector(connection, source):
+    code = source.code.replace('    if entry.get("fail"):', EXTRA_BEHAVIOUR, 1)
+    code = code.replace("\n\ndef list_objects", CONTEXT + "\n\ndef list_objects", 1)
+    return make_connector(connection=connection, name="Batched", code=code)
+
+
+def ingest_run(connector):
+    run = services.ingest_create(connector=connector)
+    return services.ingest_execute(run_id=run.pk)
+
+
+def job(run, name: str) -> PartitionJob:
+    return PartitionJob.objects.get(run=run, name=name)
+
+
+def test_a_batch_commits_every_partition_on_its_own(source_connector, source, batch_size, requests):
+    for name in ("a", "b", "2024/c"):
+        source.set(name, "v1", rows=4)
+    run = ingest_run(source_connector)
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    assert [sorted(names) for names in requests] == [["2024/c", "a", "b"]]
+    assert_partitions_match_source(source_connector, source)
+    for name in ("a", "b", "2024/c"):
+        assert (job(run, name).status, job(run, name).rows, job(run, name).logs) == (
+            JobStatus.SUCCEEDED,
+            4,
+            "",
+        )
+    first, last = requests[0][0], requests[0][-1]
+    assert f"--- partitions {first} … {last} (a batch of 3) ---" in run.logs
+    assert "reading a" in run.logs and "reading 2024/c" in run.logs
+
+
+def test_a_partition_that_raises_fails_alone_in_its_batch(
+    source_connector, source, batch_size, requests
+):
+    source.set("a", "v1")
+    source.set("bad", "v1", fail=True)
+    source.set("c", "v1")
+    run = ingest_run(source_connector)
+
+    assert requests == [["a", "bad", "c"]]  # no retry: the reader's exception is the answer
+    assert run.status == RunStatus.FAILED and run.error_type == "PartitionsFailed"
+    assert run.result["failed_partitions"] == ["bad"]
+    assert committed(source_connector) == {"a": "v1", "c": "v1"}
+    failed = job(run, "bad")
+    assert failed.status == JobStatus.FAILED
+    assert (failed.error_type, failed.error_message) == ("RuntimeError", "cannot read bad")
+    assert failed.error_function == "read_pandas_dataframe"
+    line = source_connector.code.splitlines()[failed.error_line - 1]
+    assert 'raise RuntimeError("cannot read " + metadata["name"])' in line
+
+
+@pytest.mark.parametrize(
+    ("crash", "error_type"), [("exit", "ProcessExit"), ("segfault", "KilledBySignal")]
+)
+def test_a_crash_in_a_batch_is_retried_one_partition_at_a_time(
+    source_connector, source, batch_size, requests, crash, error_type
+):
+    source.set("a", "v1")
+    source.set("b", "v1", **{crash: True})
+    source.set("c", "v1")
+    run = ingest_run(source_connector)
+
+    assert requests == [["a", "b", "c"], ["a"], ["b"], ["c"]]
+    assert run.result["failed_partitions"] == ["b"]
+    assert committed(source_connector) == {"a": "v1", "c": "v1"}
+    assert job(run, "b").error_type == error_type
+    assert job(run, "a").status == job(run, "c").status == JobStatus.SUCCEEDED
+    assert job(run, "a").logs == "reading a\n"  # read alone: the job keeps its own output
+    assert f"[the batch failed as a whole ({error_type}:" in run.logs
+    source.set("b", "v1")
+    assert ingest_run(source_connector).status == RunStatus.SUCCEEDED
+    assert_partitions_match_source(source_connector, source)
+
+
+def test_a_partition_out_of_memory_in_a_batch_is_read_again_alone(
+    source_connector, source, batch_size, requests
+):
+    source.set("a", "v1")
+    source.set("big", "v1", oom=True)
+    source.set("c", "v1")
+    run = ingest_run(source_connector)
+
+    assert requests == [["a", "big", "c"], ["big"]]  # the batch's other tables held memory too
+    assert committed(source_connector) == {"a": "v1", "c": "v1"}
+    assert job(run, "big").error_type == "MemoryLimit"
+
+
+def test_a_batch_timeout_is_retried_with_the_timeout_of_one_read(
+    source_connector, source, batch_size, requests, settings
+):
+    settings.INGEST_TIMEOUT_S = 2.0
+    source.set("a", "v1")
+    source.set("slow", "v1", sleep=30)
+    source.set("c", "v1")
+    run = ingest_run(source_connector)
+
+    assert requests == [["a", "slow", "c"], ["a"], ["slow"], ["c"]]
+    assert committed(source_connector) == {"a": "v1", "c": "v1"}
+    assert job(run, "slow").error_type == "Timeout"
+    assert run.result["failed_partitions"] == ["slow"]
+
+
+def test_a_context_error_fails_the_whole_batch_without_retries(
+    source_connector, source, batch_size, requests, monkeypatch
+):
+    source.set("a", "v1")
+    source.set("b", "v1")
+    list_leaves = ingest.list_leaves
+
+    def list_then_break_context(*args, **kwargs):
+        listed = list_leaves(*args, **kwargs)
+        source.set("b", "v1", note="context fails")  # from now on, context() raises
+        return listed
+
+    monkeypatch.setattr(ingest, "list_leaves", list_then_break_context)
+    run = ingest_run(source_connector)
+
+    assert requests == [["a", "b"]]  # every partition would fail the same way alone
+    assert run.result["failed_partitions"] == ["a", "b"]
+    for name in ("a", "b"):
+        failed = job(run, name)
+        assert (failed.error_type, failed.error_message) == ("PermissionError", "context fails")
+        assert failed.error_function == "context"
+
+
+def test_secrets_are_masked_in_every_partition_of_a_batch(
+    source_connector, source, batch_size, requests
+):
+    for name in ("x", "y", "z"):
+        source.set(name, "v1", leak=True)
+    run = ingest_run(source_connector)
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    assert requests == [["x", "y", "z"]]
+    for partition in Partition.objects.filter(connector=source_connector):
+        path = storage.absolute_path(partition.storage_path)
+        assert pq.read_table(path).column("token").to_pylist() == ["****"]
+        assert SECRET.encode() not in path.read_bytes()
+    assert SECRET not in run.logs
+
+
+def test_each_partition_of_a_batch_keeps_its_own_schema(
+    source_connector, source, batch_size, requests
+):
+    source.set("narrow", "v1", rows=2)
+    source.set("wide", "v1", wide=True)
+    run = ingest_run(source_connector)
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    assert requests == [["narrow", "wide"]]
+    narrow = Partition.objects.get(name="narrow")
+    wide = Partition.objects.get(name="wide")
+    assert [column["name"] for column in narrow.schema] == ["name", "fingerprint", "i"]
+    assert [column["name"] for column in wide.schema] == ["when", "amount"]
+    assert wide.schema[0]["type"].startswith("timestamp")
+    table = pq.read_table(storage.absolute_path(wide.storage_path))
+    assert table.column("amount").to_pylist() == [1.5]
+    assert pq.read_table(storage.absolute_path(narrow.storage_path)).num_rows == 2
+
+
+def test_the_sizer_starts_alone_and_grows_from_what_it_measured():
+    sizer = BatchSizer(limit=64, readers=2, timeout_s=600)
+    assert sizer.next_size(1000) == 1
+    sizer.record(BatchOutcome([_outcome()], read_s=0.05, table_bytes=50_000))
+    assert sizer.next_size(1000) == int(ingest.BATCH_TARGET_S / 0.05)
+    sizer.record(BatchOutcome([_outcome()] * 99, read_s=0.45, table_bytes=99 * 50_000))
+    assert sizer.next_size(1000) == 64  # capped by INGEST_BATCH_SIZE
+    assert sizer.next_size(40) == 20  # an even share of what is left keeps both readers busy
+    assert sizer.next_size(1) == 1
+
+
+def test_the_sizer_keeps_slow_or_large_partitions_alone():
+    slow = BatchSizer(limit=64, readers=2, timeout_s=600)
+    slow.record(BatchOutcome([_outcome()], read_s=30.0))
+    assert slow.next_size(1000) == 1
+    large = BatchSizer(limit=64, readers=2, timeout_s=600)
+    large.record(BatchOutcome([_outcome()], read_s=0.01, table_bytes=ingest.BATCH_TARGET_BYTES))
+    assert large.next_size(1000) == 1
+    short_timeout = BatchSizer(limit=64, readers=2, timeout_s=1.0)
+    short_timeout.record(BatchOutcome([_outcome()], read_s=0.05))
+    assert short_timeout.next_size(1000) == 5  # batches take a quarter of the timeout at most
+
+
+def _outcome() -> PartitionOutcome:
+    return PartitionOutcome(job_id=1, name="p", fingerprint="v1", ok=True)

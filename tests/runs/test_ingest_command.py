@@ -1,0 +1,142 @@
+"""manage.py ingest: queue, run here (--wait), plan (--dry-run), cancel; JSON and exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django_tasks_db.models import DBTaskResult
+
+from runs.models import Run, RunStatus
+from tests.factories import make_connector
+from tests.runs.ingest_helpers import FakeSource, committed
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def source():
+    source = FakeSource()
+    yield source
+    source.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def ingest_settings(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PARTITIONS_DIR = tmp_path / "partitions"
+    settings.INGEST_CONCURRENCY = 2
+
+
+@pytest.fixture
+def source_connector(connection, source):
+    source.set("a", "v1", rows=2)
+    source.set("b", "v1", rows=3)
+    return make_connector(connection=connection, name="Cli Source", code=source.code)
+
+
+def run_command(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        call_command("ingest", *args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_it_runs_here_with_wait_and_prints_json(source_connector, capsys):
+    code, out, _ = run_command(capsys, source_connector.slug, "--wait", "--json")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["ok"] is True and summary["status"] == "succeeded"
+    assert summary["plan"]["counts"] == {"read": 2, "skip": 0, "delete": 0}
+    assert summary["progress"]["rows"] == 5 and summary["progress"]["done"] == 2
+    assert committed(source_connector) == {"a": "v1", "b": "v1"}
+
+
+def test_it_prints_a_readable_summary(source_connector, capsys):
+    code, out, _ = run_command(capsys, source_connector.slug, "--wait")
+    assert code == 0
+    assert f"Ingest #{Run.objects.get().pk} of {source_connector.slug}: succeeded" in out
+    assert "plan: read 2, skip 0, delete 0" in out
+    assert "5 rows" in out
+
+
+def test_a_dry_run_prints_the_plan_and_writes_nothing(source_connector, source, capsys):
+    run_command(capsys, source_connector.slug, "--wait")
+    source.set("b", "v2")
+    source.remove("a")
+    source.set("c", "v1")
+    code, out, _ = run_command(capsys, source_connector.slug, "--dry-run")
+    assert code == 0
+    assert "plan: read 2, skip 0, delete 1" in out
+    assert "  b  (changed)" in out and "  c  (new)" in out
+    assert "delete:\n  a" in out
+    assert committed(source_connector) == {"a": "v1", "b": "v1"}
+
+
+def test_it_exits_1_when_a_partition_fails(source_connector, source, capsys):
+    source.set("b", "v1", fail=True)
+    code, out, _ = run_command(capsys, source_connector.slug, "--wait", "--json")
+    assert code == 1
+    summary = json.loads(out)
+    assert summary["status"] == "failed"
+    assert summary["failed_partitions"] == ["b"]
+    assert summary["error"]["type"] == "PartitionsFailed"
+
+
+def test_it_lists_validation_problems(connection, source, capsys):
+    source.set("a", "")
+    connector = make_connector(connection=connection, name="Bad", code=source.code)
+    code, out, _ = run_command(capsys, connector.slug, "--wait")
+    assert code == 1
+    assert "ValidationError" in out
+    assert "'fingerprint' must not be empty" in out
+
+
+def test_without_wait_it_queues_the_run_after_commit(
+    source_connector, capsys, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        code, out, _ = run_command(capsys, source_connector.slug)
+    run = Run.objects.get()
+    assert code == 0
+    assert out.strip() == f"Queued ingest #{run.pk} of {source_connector.slug}."
+    assert run.status == RunStatus.QUEUED
+    task = DBTaskResult.objects.get()
+    assert task.args_kwargs["kwargs"] == {"run_id": run.pk}
+
+
+def test_it_refuses_a_second_active_ingest(source_connector, capsys):
+    run_command(capsys, source_connector.slug)
+    code, _, err = run_command(capsys, source_connector.slug)
+    assert code == 1
+    assert "already queued" in err
+
+
+def test_cancel_cancels_the_active_ingest(source_connector, capsys):
+    run_command(capsys, source_connector.slug)
+    code, out, _ = run_command(capsys, source_connector.slug, "--cancel")
+    assert code == 0
+    run = Run.objects.get()
+    assert run.status == RunStatus.CANCELLED
+    assert f"Cancelled ingest #{run.pk}" in out
+    code, _, err = run_command(capsys, source_connector.slug, "--cancel")
+    assert code == 1 and "no queued or running ingest" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no-such-connector"], "no connector with slug"),
+        (["SLUG", "--cancel", "--wait"], "cannot be combined"),
+    ],
+)
+def test_it_exits_2_on_bad_usage(source_connector, args, message):
+    args = [source_connector.slug if arg == "SLUG" else arg for arg in args]
+    with pytest.raises(CommandError) as raised:
+        call_command("ingest", *args)
+    assert raised.value.returncode == 2
+    assert message in str(raised.value)

@@ -1,0 +1,237 @@
+"""Ingest runs end to end: real sandbox, real Parquet, change detection by fingerprint."""
+
+from __future__ import annotations
+
+import pytest
+
+from runs import services, storage
+from runs.models import JobAction, JobStatus, Partition, PartitionJob, RunStatus
+from tests.factories import make_connector
+from tests.runs.ingest_helpers import FakeSource, assert_partitions_match_source, committed
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def source():
+    source = FakeSource()
+    yield source
+    source.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def partitions_dir(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users
+    settings.PARTITIONS_DIR = tmp_path / "partitions"
+    settings.INGEST_CONCURRENCY = 2
+    return settings.PARTITIONS_DIR
+
+
+@pytest.fixture
+def source_connector(connection, source):
+    return make_connector(connection=connection, name="Source", code=source.code)
+
+
+def ingest(connector, **options):
+    run = services.ingest_create(connector=connector, **options)
+    return services.ingest_execute(run_id=run.pk)
+
+
+def jobs(run) -> dict[str, tuple[str, str, str]]:
+    return {
+        job.name: (job.action, job.reason, job.status)
+        for job in PartitionJob.objects.filter(run=run)
+    }
+
+
+def test_it_reads_new_partitions_into_parquet(source_connector, source):
+    source.set("a", "v1", rows=5)
+    source.set("2024/b.csv", "v1", rows=2)
+    source.set("2024/../../c", "v1", rows=0)
+    run = ingest(source_connector)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert_partitions_match_source(source_connector, source)
+    assert run.partitions_total == run.partitions_done == 3
+    assert run.rows_written == 7
+    assert run.bytes_written == sum(p.bytes for p in Partition.objects.all()) > 0
+    assert run.result["plan"]["counts"] == {"read": 3, "skip": 0, "delete": 0}
+    assert {job[1] for job in jobs(run).values()} == {"new"}
+    assert "reading a" in run.logs
+    partition = Partition.objects.get(name="2024/../../c")
+    path = storage.absolute_path(partition.storage_path)
+    assert storage.partitions_root().resolve() in path.parents
+    assert partition.run == run and partition.code_fingerprint == source_connector.code_fingerprint
+    assert Partition.objects.get(name="a").schema[0] == {"name": "name", "type": "string"}
+
+
+def test_it_reads_new_and_changed_skips_unchanged_and_deletes_vanished(source_connector, source):
+    for name in ("keep", "change", "vanish"):
+        source.set(name, "v1")
+    first = ingest(source_connector)
+    old_change = Partition.objects.get(name="change")
+    old_vanish = Partition.objects.get(name="vanish")
+    kept = Partition.objects.get(name="keep")
+
+    source.set("change", "v2", rows=4)
+    source.remove("vanish")
+    source.set("new", "v1")
+    run = ingest(source_connector)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.result["plan"]["counts"] == {"read": 2, "skip": 1, "delete": 1}
+    assert jobs(run) == {
+        "change": (JobAction.READ, "changed", JobStatus.SUCCEEDED),
+        "new": (JobAction.READ, "new", JobStatus.SUCCEEDED),
+        "vanish": (JobAction.DELETE, "vanished", JobStatus.SUCCEEDED),
+    }
+    assert run.partitions_skipped == 1 and run.partitions_done == 3
+    assert_partitions_match_source(source_connector, source)
+    assert not storage.absolute_path(old_change.storage_path).exists()
+    assert not storage.absolute_path(old_vanish.storage_path).exists()
+    unchanged = Partition.objects.get(name="keep")
+    assert (unchanged.run_id, unchanged.updated_at) == (first.pk, kept.updated_at)
+
+
+def test_it_reads_nothing_when_nothing_changed(source_connector, source):
+    source.set("a", "v1")
+    ingest(source_connector)
+    run = ingest(source_connector)
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.result["plan"]["counts"] == {"read": 0, "skip": 1, "delete": 0}
+    assert run.partitions_total == 0 and not PartitionJob.objects.filter(run=run).exists()
+
+
+def test_a_code_change_reads_every_partition_again(source_connector, source):
+    source.set("a", "v1")
+    source.set("b", "v1")
+    ingest(source_connector)
+    source_connector.code += "\n# a harmless change\n"
+    source_connector.save()
+    run = ingest(source_connector)
+    assert run.result["plan"]["counts"] == {"read": 2, "skip": 0, "delete": 0}
+    assert run.result["plan"]["code_changed"] is True
+    assert {job[1] for job in jobs(run).values()} == {"code changed"}
+    assert set(Partition.objects.values_list("code_fingerprint", flat=True)) == {
+        source_connector.code_fingerprint
+    }
+    assert_partitions_match_source(source_connector, source)
+
+
+def test_a_failing_partition_fails_alone_and_is_retried_alone(source_connector, source):
+    source.set("good-1", "v1")
+    source.set("bad", "v1", fail=True)
+    source.set("good-2", "v1")
+    run = ingest(source_connector)
+
+    assert run.status == RunStatus.FAILED
+    assert run.error_type == "PartitionsFailed"
+    assert "'bad'" in run.error_message
+    assert run.result["failed_partitions"] == ["bad"]
+    assert run.partitions_failed == 1 and run.partitions_done == 3
+    assert committed(source_connector) == {"good-1": "v1", "good-2": "v1"}
+    failed = PartitionJob.objects.get(run=run, name="bad")
+    assert failed.status == JobStatus.FAILED
+    assert failed.error_type == "RuntimeError"
+    assert failed.error_message == "cannot read bad"
+    assert failed.error_function == "read_pandas_dataframe" and failed.error_line
+
+    source.set("bad", "v1")  # fixed at the source
+    retry = ingest(source_connector)
+    assert retry.status == RunStatus.SUCCEEDED
+    assert jobs(retry) == {"bad": (JobAction.READ, "new", JobStatus.SUCCEEDED)}
+    assert_partitions_match_source(source_connector, source)
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        ({"dup": "x", "2024/dup": "y"}, "duplicate leaf name 'dup'"),
+        ({"ok": "v1", "bad": ""}, "'fingerprint' must not be empty"),
+    ],
+)
+def test_validation_problems_stop_the_run_before_anything_is_written(
+    connection, source, entries, expected
+):
+    code = source.code.replace(
+        'yield {"name": name, "fingerprint": entry["fingerprint"]}',
+        'yield {"name": name.split("/")[-1], "fingerprint": entry["fingerprint"]}',
+    )
+    connector = make_connector(connection=connection, name="Broken", code=code)
+    for name, fingerprint in entries.items():
+        source.set(name, fingerprint)
+    run = ingest(connector)
+    assert run.status == RunStatus.FAILED
+    assert run.error_type == "ValidationError"
+    assert expected in run.error_message
+    problems = run.result["listing"]["problems"]
+    assert any(expected in problem["message"] for problem in problems)
+    assert "plan" not in run.result
+    assert not Partition.objects.filter(connector=connector).exists()
+    assert not PartitionJob.objects.filter(run=run).exists()
+    assert not storage.connector_directory(connector.pk).exists()
+
+
+def test_a_bad_fingerprint_does_not_delete_committed_partitions(source_connector, source):
+    source.set("a", "v1")
+    source.set("b", "v1")
+    ingest(source_connector)
+    source.entries["b"]["fingerprint"] = 42
+    source.save()
+    run = ingest(source_connector)
+    assert run.error_type == "ValidationError"
+    assert committed(source_connector) == {"a": "v1", "b": "v1"}
+
+
+def test_a_truncated_listing_stops_the_run(source_connector, source, settings):
+    settings.INGEST_MAX_OBJECTS = 2
+    for name in ("a", "b", "c"):
+        source.set(name, "v1")
+    run = ingest(source_connector)
+    assert run.status == RunStatus.FAILED
+    assert run.error_type == "ListingTruncated"
+    assert not Partition.objects.exists()
+
+
+def test_a_dry_run_plans_without_writing(source_connector, source):
+    source.set("a", "v1")
+    ingest(source_connector)
+    source.set("a", "v2")
+    source.set("b", "v1")
+    run = ingest(source_connector, dry_run=True)
+    assert run.status == RunStatus.SUCCEEDED and run.is_dry_run
+    plan = run.result["plan"]
+    assert plan["counts"] == {"read": 2, "skip": 0, "delete": 0}
+    assert plan["read"] == [{"name": "a", "reason": "changed"}, {"name": "b", "reason": "new"}]
+    assert committed(source_connector) == {"a": "v1"}
+    assert not PartitionJob.objects.filter(run=run).exists()
+
+
+def test_ingest_plan_says_what_the_next_ingest_will_do(source_connector, source):
+    source.set("a", "v1")
+    source.set("gone", "v1")
+    ingest(source_connector)
+    source.remove("gone")
+    source.set("b", "v1")
+    outcome = services.ingest_plan(connector=source_connector)
+    assert outcome.ok
+    assert outcome.plan.counts == {"read": 1, "skip": 1, "delete": 1}
+    data = outcome.to_dict()
+    assert data["plan"]["skip"] == ["a"] and data["plan"]["delete"] == ["gone"]
+    assert data["error"] is None
+
+
+def test_only_one_ingest_per_connector_is_active(source_connector, source):
+    source.set("a", "v1")
+    first = services.ingest_create(connector=source_connector)
+    with pytest.raises(services.IngestAlreadyActive) as raised:
+        services.ingest_create(connector=source_connector)
+    assert raised.value.run == first
+    assert services.ingest_create(connector=source_connector, dry_run=True).is_dry_run
+
+
+def test_a_claimed_run_is_not_executed_twice(source_connector, source):
+    source.set("a", "v1")
+    run = ingest(source_connector)
+    again = services.ingest_execute(run_id=run.pk)
+    assert again.status == RunStatus.SUCCEEDED
+    assert PartitionJob.objects.filter(run=run).count() == 1
