@@ -42,7 +42,33 @@ ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 WRITING_RUNS = Q(parameters__dry_run=False) | Q(parameters__dry_run__isnull=True)
 
 
-class Run(models.Model):
+class StructuredError(models.Model):
+    """Where a run or a partition job failed: the runtime's error, located in the user's code."""
+
+    error_type = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    error_function = models.CharField(max_length=200, blank=True)
+    error_line = models.PositiveIntegerField(null=True, blank=True)
+    error_traceback = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def error(self) -> dict | None:
+        """The structured error, as the runtime reported it, or None."""
+        if not self.error_type:
+            return None
+        return {
+            "type": self.error_type,
+            "message": self.error_message,
+            "function": self.error_function or None,
+            "line": self.error_line,
+            "traceback": self.error_traceback,
+        }
+
+
+class Run(StructuredError):
     """One preview or ingest of a connector: what ran, how it went, what came out."""
 
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="runs")
@@ -56,11 +82,6 @@ class Run(models.Model):
     parameters = models.JSONField(default=dict, blank=True)
     result = models.JSONField(null=True, blank=True)
     logs = models.TextField(blank=True)
-    error_type = models.CharField(max_length=100, blank=True)
-    error_message = models.TextField(blank=True)
-    error_function = models.CharField(max_length=200, blank=True)
-    error_line = models.PositiveIntegerField(null=True, blank=True)
-    error_traceback = models.TextField(blank=True)
     isolation = models.CharField(max_length=200, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -101,19 +122,6 @@ class Run(models.Model):
     @property
     def is_dry_run(self) -> bool:
         return bool((self.parameters or {}).get("dry_run"))
-
-    @property
-    def error(self) -> dict | None:
-        """The structured error, as the runtime reported it, or None."""
-        if not self.error_type:
-            return None
-        return {
-            "type": self.error_type,
-            "message": self.error_message,
-            "function": self.error_function or None,
-            "line": self.error_line,
-            "traceback": self.error_traceback,
-        }
 
     def preview_json(self) -> dict:
         """The preview's outcome in the CLI's JSON shape."""
@@ -168,7 +176,7 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-class PartitionJob(models.Model):
+class PartitionJob(StructuredError):
     """What one ingest did (or tried) to one partition: read it or delete it.
 
     Unchanged partitions get no job (a run over a million unchanged objects would otherwise
@@ -186,11 +194,6 @@ class PartitionJob(models.Model):
     bytes = models.BigIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     logs = models.TextField(blank=True)
-    error_type = models.CharField(max_length=100, blank=True)
-    error_message = models.TextField(blank=True)
-    error_function = models.CharField(max_length=200, blank=True)
-    error_line = models.PositiveIntegerField(null=True, blank=True)
-    error_traceback = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -199,16 +202,3 @@ class PartitionJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.name} ({self.status})"
-
-    @property
-    def error(self) -> dict | None:
-        """The structured error of a failed job, or None."""
-        if not self.error_type:
-            return None
-        return {
-            "type": self.error_type,
-            "message": self.error_message,
-            "function": self.error_function or None,
-            "line": self.error_line,
-            "traceback": self.error_traceback,
-        }

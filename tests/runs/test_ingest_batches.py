@@ -9,9 +9,9 @@ from runs import ingest, services, storage
 from runs.ingest import BatchOutcome, BatchSizer, PartitionOutcome
 from runs.models import JobStatus, Partition, PartitionJob, RunStatus
 from tests.factories import make_connector
-from tests.runs.ingest_helpers import FakeSource, assert_partitions_match_source, committed
+from tests.runs.ingest_helpers import assert_partitions_match_source, committed
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ingest_settings")]
 
 SECRET = "tok-SECRET-4242"  # the `connection` fixture's token
 
@@ -38,20 +38,6 @@ def context(credentials):
         raise PermissionError("context fails")
     return json.loads(credentials)
 """
-
-
-@pytest.fixture
-def source():
-    source = FakeSource()
-    yield source
-    source.cleanup()
-
-
-@pytest.fixture(autouse=True)
-def ingest_settings(settings, tmp_path):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.PARTITIONS_DIR = tmp_path / "partitions"
-    settings.INGEST_CONCURRENCY = 2
 
 
 @pytest.fixture

@@ -18,19 +18,7 @@ from tests.runs.ingest_helpers import (
     wait_for,
 )
 
-
-@pytest.fixture
-def source():
-    source = FakeSource()
-    yield source
-    source.cleanup()
-
-
-@pytest.fixture(autouse=True)
-def ingest_settings(settings, tmp_path):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.PARTITIONS_DIR = tmp_path / "partitions"
-    settings.INGEST_CONCURRENCY = 2
+pytestmark = pytest.mark.usefixtures("ingest_settings")
 
 
 def slow_source(source: FakeSource) -> str:

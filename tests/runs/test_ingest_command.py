@@ -10,23 +10,9 @@ from django_tasks_db.models import DBTaskResult
 
 from runs.models import Run, RunStatus
 from tests.factories import make_connector
-from tests.runs.ingest_helpers import FakeSource, committed
+from tests.runs.ingest_helpers import committed
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def source():
-    source = FakeSource()
-    yield source
-    source.cleanup()
-
-
-@pytest.fixture(autouse=True)
-def ingest_settings(settings, tmp_path):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.PARTITIONS_DIR = tmp_path / "partitions"
-    settings.INGEST_CONCURRENCY = 2
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ingest_settings")]
 
 
 @pytest.fixture

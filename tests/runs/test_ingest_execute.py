@@ -7,24 +7,9 @@ import pytest
 from runs import services, storage
 from runs.models import JobAction, JobStatus, Partition, PartitionJob, RunStatus
 from tests.factories import make_connector
-from tests.runs.ingest_helpers import FakeSource, assert_partitions_match_source, committed
+from tests.runs.ingest_helpers import assert_partitions_match_source, committed
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def source():
-    source = FakeSource()
-    yield source
-    source.cleanup()
-
-
-@pytest.fixture(autouse=True)
-def partitions_dir(settings, tmp_path):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users
-    settings.PARTITIONS_DIR = tmp_path / "partitions"
-    settings.INGEST_CONCURRENCY = 2
-    return settings.PARTITIONS_DIR
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ingest_settings")]
 
 
 @pytest.fixture

@@ -140,13 +140,6 @@ def site():
     shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture
-def source():
-    source = FakeSource()
-    yield source
-    source.cleanup()
-
-
 def test_the_worker_runs_a_queued_ingest(site, source):
     source.set("a", "v1")
     source.set("2025/b", "v1")
