@@ -295,6 +295,18 @@ SANDBOX_MEMORY_MB = envint("SANDBOX_MEMORY_MB", 2048, minimum=64)
 PREVIEW_ROW_LIMIT = envint("PREVIEW_ROW_LIMIT", 100, minimum=1)
 PREVIEW_MAX_OBJECTS = envint("PREVIEW_MAX_OBJECTS", 10_000, minimum=1)
 
+# Spark (the spark interface, infer_schema(spark=...)): without SPARK_REMOTE, a local Spark
+# Connect server (pyspark's own) is started on demand under SPARK_DIR, bound to loopback with a
+# generated token, and kept. SPARK_REMOTE (or SPARK_REMOTE_FILE), e.g.
+# "sc://spark.example:15002/;token=...", uses that server or cluster instead.
+SPARK_REMOTE = envsecret("SPARK_REMOTE")
+SPARK_DIR = Path(os.environ.get("SPARK_DIR") or DATA_DIR / "spark")
+SPARK_MASTER = os.environ.get("SPARK_MASTER", "local[*]")
+SPARK_DRIVER_MEMORY = os.environ.get("SPARK_DRIVER_MEMORY", "1g")
+SPARK_START_TIMEOUT_S = envfloat("SPARK_START_TIMEOUT_S", 90.0, minimum=1.0)
+# The local server is restarted when it (with its Python workers) uses more memory; 0: no bound.
+SPARK_MAX_MEMORY_MB = envint("SPARK_MAX_MEMORY_MB", 4096, minimum=0)
+
 # Ingests: every leaf is listed (a listing cut at INGEST_MAX_OBJECTS fails the run, so nothing
 # is ever deleted on a partial listing); INGEST_CONCURRENCY partition reads run at once, each
 # in its own sandboxed child, within INGEST_TIMEOUT_S. A running ingest writes a heartbeat

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from connections.models import CodeVersion, Connector, code_fingerprint
 from connections.services import connector_environment_ensure
-from runs import runtime, storage
+from runs import runtime, spark, storage
 from runs.models import (
     WRITING_RUNS,
     JobStatus,
@@ -34,6 +34,7 @@ from runs.models import (
 )
 from runs.runtime.environments import ReadyEnvironment
 from runs.runtime.pool import EnvironmentNotVisible, environment_sandboxes
+from runs.runtime.spark_server import SparkServerError
 from runs.runtime.supervisor import process_error
 
 if TYPE_CHECKING:
@@ -87,8 +88,17 @@ def execute(
 
     With `environment` (from connections.services.connector_environment_ensure), the request
     runs in that package environment's warm worker; without, in the base environment's.
+    A request that uses Spark gets the Spark Connect URL (the local server starts if needed).
     """
     _ensure_sandbox_configured()
+    if request.spark_remote is None and spark.needs_spark(
+        action=request.action, interface=request.interface, code=request.code
+    ):
+        try:
+            request = replace(request, spark_remote=spark.spark_remote())
+        except SparkServerError as exc:
+            error = process_error("SparkUnavailable", str(exc))
+            return runtime.SandboxResult(ok=False, action=request.action, error=error)
     if environment is None:
         return runtime.run_action(request, cancel=cancel)
     try:

@@ -17,7 +17,13 @@ Decisions:
   item in ActionOutcome.tables (None for a failed item). Leaves share the process, so module
   state a reader changes is seen by the next leaf of the batch.
 - `schema`: the sample is read with at least SCHEMA_SAMPLE_ROWS rows.
-- Spark is not available yet: the spark reader and infer_schema(spark=...) give "NotAvailable".
+- Spark: `spark` is a Spark Connect session to request.spark_remote, created on first use (so
+  pyspark is imported only by requests that need it). A spark read takes the first N rows with
+  `df.limit(N).toArrow()` and counts with `df.count()` (full_table: `df.toArrow()`). Spark's own
+  errors keep their class name as the type, lose the JVM stack trace, and point at the user's
+  line (or at the reader's def when Spark failed while executing the plan). Without
+  spark_remote, spark gives "NotAvailable". A killed child does not stop a query the server
+  already runs.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import inspect
 import sys
 import types
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +46,11 @@ from runs.runtime.errors import (
     LIBRARY_FILENAME,
     ConnectorError,
     compile_user_code,
+    error_message,
     function_location,
     user_error,
+    user_frames,
+    user_traceback,
 )
 from runs.runtime.types import (
     ACTIONS,
@@ -56,9 +65,10 @@ from runs.runtime.values import describe, json_safe, safe_repr, type_name
 CONNECTOR_MODULE = "connector"
 SCHEMA_SAMPLE_ROWS = 1000
 SPARK_NOT_AVAILABLE = (
-    "The spark interface is not available yet: Spark support comes in a later release; "
-    "use the pandas or bytes interface for now"
+    "Spark is not available to this request: no Spark Connect server was given "
+    "(spark_remote is empty)"
 )
+SPARK_JVM_STACKTRACE = "\n\nJVM stacktrace:"
 ROOT_METADATA_HINT = (
     " (hint: list_objects is called with metadata=None at the root; start with "
     "`metadata = metadata or {}` or test `if not metadata:`)"
@@ -96,6 +106,13 @@ class Connector:
     request: SandboxRequest
     namespace: dict[str, Any]
     context: Any = None
+    spark_session: Any = None
+
+    def spark(self) -> Any:
+        """Return the Spark Connect session, connecting on first use."""
+        if self.spark_session is None:
+            self.spark_session = connect_spark(self.request.spark_remote)
+        return self.spark_session
 
     def function(self, name: str) -> Callable[..., Any] | None:
         """Return a module-level callable, None when absent; a non-callable is an error."""
@@ -142,7 +159,10 @@ def _execute(request: SandboxRequest) -> ActionOutcome:
     _check_contract(request)
     connector = load_connector(request)
     connector.context = call_context(connector)
-    return ACTION_HANDLERS[request.action](connector)
+    try:
+        return ACTION_HANDLERS[request.action](connector)
+    finally:
+        release_spark(connector)
 
 
 def _check_request(request: SandboxRequest) -> None:
@@ -408,12 +428,12 @@ def read_leaf(
 ) -> tuple[pa.Table, int, bool]:
     """Call the reader on one leaf; return (table, row count, whether the count is exact)."""
     interface = connector.request.interface
-    if interface == "spark":
-        raise ConnectorError("NotAvailable", SPARK_NOT_AVAILABLE)
     reader = connector.required(READERS[interface])
     try:
         if interface == "pandas":
             return _read_pandas(reader, connector.context, leaf, row_limit)
+        if interface == "spark":
+            return _read_spark(reader, connector, leaf, row_limit)
         return _read_bytes(reader, connector, leaf, row_limit)
     except ConnectorError as exc:
         raise _located(exc, reader) from None
@@ -451,6 +471,82 @@ def _read_bytes(
     return table, table.num_rows, not stopped
 
 
+def _read_spark(
+    reader: Callable[..., Any], connector: Connector, leaf: dict[str, Any], row_limit: int | None
+) -> tuple[pa.Table, int, bool]:
+    """Call read_spark_dataframe, then fetch its first rows (or all) as Arrow and count it."""
+    try:
+        frame = reader(spark=connector.spark(), context=connector.context, metadata=leaf)
+    except BaseException as exc:
+        raise spark_error(exc, reader) from None
+    if not _is_spark_dataframe(frame):
+        raise ConnectorError.about(
+            "ContractError",
+            f"read_spark_dataframe returned {describe(frame)}; it must return a pyspark DataFrame",
+            reader,
+        )
+    try:
+        if row_limit is None:
+            table = frame.toArrow()
+            return table, table.num_rows, True
+        table = frame.limit(row_limit).toArrow()
+        return table, int(frame.count()), True
+    except BaseException as exc:  # the plan runs here, outside the user's code
+        raise spark_error(exc, reader) from None
+
+
+def _is_spark_dataframe(value: Any) -> bool:
+    """Recognise a pyspark DataFrame (Connect or classic)."""
+    from pyspark.sql import DataFrame
+
+    return isinstance(value, DataFrame)
+
+
+def connect_spark(remote: str | None) -> Any:
+    """Return a Spark Connect session to `remote`; NotAvailable when there is none."""
+    if not remote:
+        raise ConnectorError("NotAvailable", SPARK_NOT_AVAILABLE)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pandas-version notices on import
+        from pyspark.sql.connect.session import SparkSession
+
+    return SparkSession.builder.remote(remote).getOrCreate()
+
+
+def release_spark(connector: Connector) -> None:
+    """Release the server-side Spark session so the server does not keep it until it expires."""
+    session, connector.spark_session = connector.spark_session, None
+    if session is not None:
+        # The result is already computed; a failed release only costs server memory.
+        with suppress(Exception):
+            session.stop()
+
+
+def spark_error(exc: BaseException, func: Callable[..., Any]) -> BaseException:
+    """Turn a pyspark error into a ConnectorError at the user's line; return others as they are."""
+    from pyspark.errors import PySparkException
+
+    if not isinstance(exc, PySparkException):
+        return exc
+    frames = user_frames(exc.__traceback__)
+    if frames:
+        frame, line = frames[-1]
+        function, file = frame.f_code.co_name, frame.f_code.co_filename
+    else:
+        function, line, file = function_location(func)
+    message = error_message(exc).split(SPARK_JVM_STACKTRACE, 1)[0].strip()
+    return ConnectorError(
+        type(exc).__name__,
+        message or type(exc).__name__,
+        function=function,
+        line=line,
+        file=file,
+        extra={"traceback": user_traceback(exc).split(SPARK_JVM_STACKTRACE, 1)[0]},
+    )
+
+
 def _located(exc: ConnectorError, func: Callable[..., Any]) -> ConnectorError:
     """Point an engine-raised error at a user function's def when it has no location yet."""
     if exc.function is None:
@@ -482,7 +578,10 @@ def declared_schema(
     connector: Connector, infer: Callable[..., Any], leaf: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Call infer_schema with the arguments it names and convert what it returns."""
-    returned = infer(**infer_schema_arguments(connector, infer, leaf))
+    try:
+        returned = infer(**infer_schema_arguments(connector, infer, leaf))
+    except BaseException as exc:
+        raise spark_error(exc, infer) from None
     fields = schema_fields(returned)
     if fields is None:
         raise ConnectorError.about(
@@ -497,7 +596,7 @@ def declared_schema(
 def infer_schema_arguments(
     connector: Connector, infer: Callable[..., Any], leaf: dict[str, Any]
 ) -> dict[str, Any]:
-    """Bind infer_schema's parameters by name; spark is not available yet."""
+    """Bind infer_schema's parameters by name; `spark` connects on first use."""
     available = {
         "context": connector.context,
         "metadata": leaf,
@@ -510,12 +609,10 @@ def infer_schema_arguments(
         elif parameter.kind is inspect.Parameter.VAR_POSITIONAL:
             continue
         elif name == "spark":
-            raise ConnectorError.about(
-                "NotAvailable",
-                "infer_schema asks for `spark`, but Spark is not available yet: "
-                + SPARK_NOT_AVAILABLE.split(": ", 1)[1],
-                infer,
-            )
+            try:
+                arguments[name] = connector.spark()
+            except ConnectorError as exc:
+                raise _located(exc, infer) from None
         elif name in available:
             arguments[name] = available[name]
     return arguments

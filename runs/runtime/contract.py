@@ -292,13 +292,6 @@ def _check_infer_schema(node: _FunctionDef, interface: str) -> list[Problem]:
                 "its default is always used"
             )
             problems.append(_at(node, message, WARNING))
-    asks_spark = any(a.arg == "spark" for a in args.args + args.kwonlyargs)
-    if asks_spark and interface != "spark":
-        message = (
-            f"infer_schema asks for `spark`, which is only available to connectors with the "
-            f"spark interface (this one is {interface})"
-        )
-        problems.append(_at(node, message, WARNING))
     return problems
 
 

@@ -59,11 +59,25 @@ def _string_leaves(value: Any) -> Iterator[str]:
             yield from _string_leaves(item)
 
 
-class Masker:
-    """Replace a connection's secrets by MASK in text, JSON-like values and Arrow tables."""
+def remote_secrets(url: str | None) -> list[str]:
+    """Return the token of a Spark Connect URL (`sc://host:port/;token=...`), if it has one."""
+    found = []
+    for parameter in (url or "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name == "token" and len(value) >= MIN_SECRET_LENGTH:
+            found.append(value)
+    return found
 
-    def __init__(self, credentials: str) -> None:
-        self.secrets = secrets_of(credentials)
+
+class Masker:
+    """Replace a connection's secrets by MASK in text, JSON-like values and Arrow tables.
+
+    `extra_secrets` (e.g. a Spark Connect token) are masked as they are, beside the credentials'.
+    """
+
+    def __init__(self, credentials: str, extra_secrets: list[str] | tuple[str, ...] = ()) -> None:
+        found = set(secrets_of(credentials)) | {s for s in extra_secrets if s}
+        self.secrets = sorted(found, key=lambda secret: (-len(secret), secret))
 
     def __bool__(self) -> bool:
         return bool(self.secrets)

@@ -34,7 +34,7 @@ from runs.runtime.framing import (
     read_until_eof,
     write_all,
 )
-from runs.runtime.masking import Masker
+from runs.runtime.masking import Masker, remote_secrets
 from runs.runtime.types import Limits, SandboxRequest, split_batch
 
 MAX_RESULT_BYTES = 256 * 1024 * 1024  # a result (envelope + Arrow table) larger than this fails
@@ -104,7 +104,7 @@ def supervise(
     With `client_fd`, a hang-up on that connection cancels the run (the child is killed).
     """
     deadline = time.monotonic() + request.limits.timeout_s
-    masker = Masker(request.credentials)
+    masker = Masker(request.credentials, remote_secrets(request.spark_remote))
     namespaces = enter_request_namespaces(hidden_paths)
     log_r, log_w = os.pipe()
     result_r, result_w = os.pipe()

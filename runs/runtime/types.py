@@ -70,6 +70,9 @@ class SandboxRequest:
     in the same child: the result is {"batch": [one single-read reply per leaf]}, each item with
     its own ok/result/error and `table_bytes`, the length of its Arrow IPC stream; the streams
     are concatenated in SandboxResult.table in the same order (see `split_batch_tables`).
+    `spark_remote` is the Spark Connect URL (`sc://host:port/;token=...`) the child connects to
+    for the spark interface and infer_schema(spark=...); None when the request needs no Spark.
+    Its token is masked like the credentials.
     """
 
     action: str
@@ -82,6 +85,7 @@ class SandboxRequest:
     limits: Limits = field(default_factory=Limits)
     full_table: bool = False
     objects: list[dict[str, Any]] | None = None
+    spark_remote: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -325,7 +325,7 @@ def test_bytes_preview_closes_the_generator_early():
     assert outcome.table.num_rows == 100
 
 
-def test_spark_interface_is_not_available_yet():
+def test_spark_interface_needs_a_spark_remote():
     code = """
     def list_objects(context, metadata):
         yield {"name": "a", "fingerprint": "1"}
@@ -335,7 +335,8 @@ def test_spark_interface_is_not_available_yet():
     """
     outcome = run("read", code, interface="spark")
     assert outcome.error["type"] == "NotAvailable"
-    assert outcome.error["message"].startswith("The spark interface is not available yet: ")
+    assert "no Spark Connect server was given" in outcome.error["message"]
+    assert outcome.error["function"] == "read_spark_dataframe"
     assert run("list", code, interface="spark").ok
 
 

@@ -1,8 +1,8 @@
-# The spark interface is not available yet: a clear error, not a crash.
+# A spark read without a Spark Connect server (no spark_remote): a clear error, not a crash.
 # expect-action: read
 # expect-interface: spark
 # expect-error: NotAvailable
-# expect-message: spark interface is not available yet
+# expect-message: no Spark Connect server was given
 
 
 def list_objects(context, metadata):

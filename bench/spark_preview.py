@@ -1,0 +1,113 @@
+"""Compare a spark `read` preview through the warm local Connect server with a cold SparkSession.
+
+Usage: .venv/bin/python bench/spark_preview.py [--n 20] [--cold 3] [--memory-previews 100]
+
+Warm: the seed's languages example read through the sandbox (a fresh Connect client per preview,
+as in the app) against one local Spark Connect server started beforehand (its start-up time is
+printed, not counted). Cold: a fresh Python process that builds a local SparkSession and reads
+the same partition, per preview. Then the server's resident memory after --memory-previews more
+previews. Targets: warm p50 <= 1.0 s and >= 10x faster than cold; memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from runs.runtime import Sandbox, SandboxRequest, run_action  # noqa: E402
+from runs.runtime.spark_server import LocalSparkServer  # noqa: E402
+
+CODE = (ROOT / "connections" / "examples" / "languages_spark.py").read_text()
+LEAF = {"name": "1990s", "fingerprint": "x"}
+
+# The baseline: a preview without a warm server (fresh interpreter, classic local SparkSession).
+COLD = (
+    CODE
+    + """
+from pyspark.sql import SparkSession
+spark = (
+    SparkSession.builder.master("local[*]").config("spark.ui.enabled", "false").getOrCreate()
+)
+frame = read_spark_dataframe(spark, {}, {"name": "1990s"})
+table = frame.limit(100).toArrow()
+print(table.num_rows, frame.count())
+spark.stop()
+"""
+)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """Return the nearest-rank percentile of the samples."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def warm_preview(sandbox: Sandbox, url: str) -> float:
+    request = SandboxRequest(
+        action="read", code=CODE, interface="spark", object=LEAF, spark_remote=url
+    )
+    started = time.perf_counter()
+    result = run_action(request, sandbox=sandbox)
+    elapsed = time.perf_counter() - started
+    if not result.ok:
+        raise SystemExit(f"warm preview failed: {result.error}")
+    return elapsed
+
+
+def cold_preview() -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", COLD], capture_output=True, text=True, cwd=tempfile.gettempdir()
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0 or not done.stdout.strip().startswith("5 5"):
+        raise SystemExit(f"cold preview failed: {done.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20, help="warm previews timed")
+    parser.add_argument("--cold", type=int, default=3, help="cold previews timed")
+    parser.add_argument("--memory-previews", type=int, default=100)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-spark-") as directory:
+        server = LocalSparkServer(directory)
+        sandbox = Sandbox()
+        try:
+            started = time.perf_counter()
+            url = server.remote()
+            print(f"server start        {time.perf_counter() - started:6.2f} s (not counted)")
+            print(f"server JVM pid {server.jvm_pid()}, RSS {server.memory_mb():.0f} MB after start")
+            first = warm_preview(sandbox, url)
+            print(f"first warm preview  {first:6.2f} s (not counted)")
+            warm = [warm_preview(sandbox, url) for _ in range(args.n)]
+            cold = [cold_preview() for _ in range(args.cold)]
+            warm_p50, cold_p50 = statistics.median(warm), statistics.median(cold)
+            print(f"warm  p50 {warm_p50:6.3f} s  p90 {percentile(warm, 0.9):6.3f} s  (n={args.n})")
+            print(f"cold  p50 {cold_p50:6.3f} s  (n={args.cold})")
+            print(f"ratio {cold_p50 / warm_p50:5.1f}x   target: warm <= 1.0 s, >= 10x")
+            before = server.memory_mb()
+            for _ in range(args.memory_previews):
+                warm_preview(sandbox, url)
+            after = server.memory_mb()
+            print(
+                f"server RSS {before:6.0f} MB -> {after:6.0f} MB after "
+                f"{args.memory_previews} more previews"
+            )
+        finally:
+            sandbox.stop()
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
