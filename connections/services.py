@@ -70,6 +70,7 @@ def connection_create(
     credentials: str = "",
     packages: str = "",
     library_code: str = "",
+    shared_with: Iterable[Group] = (),
 ) -> Connection:
     """Create a connection, encrypting its credentials."""
     connection = Connection(
@@ -83,7 +84,9 @@ def connection_create(
     if credentials:
         connection_set_credentials(connection=connection, credentials=credentials)
     connection.full_clean()
-    connection.save()
+    with transaction.atomic():
+        connection.save()
+        connection.shared_with.set(shared_with)
     return connection
 
 

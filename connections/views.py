@@ -58,8 +58,8 @@ def connection_create(request: HttpRequest) -> HttpResponse:
             credentials=form.credentials_change() or "",
             packages=data["packages"],
             library_code=data["library_code"],
+            shared_with=data["shared_with"],
         )
-        connection.shared_with.set(data["shared_with"])
         messages.success(request, f"Created connection {connection.name}.")
         return redirect("connection_detail", slug=connection.slug)
     return render(request, "connections/connection_form.html", {"form": form})

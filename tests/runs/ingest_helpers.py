@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -122,28 +121,3 @@ def assert_partitions_match_source(connector, source: FakeSource) -> None:
     if directory.exists():
         on_disk = {path.resolve() for path in directory.rglob("*") if path.is_file()}
     assert on_disk == referenced, "orphan or temporary files left behind"
-
-
-def processes_with_argument(marker: str) -> list[int]:
-    """Return the pids whose command line has `marker` as an argument."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if marker.encode() in argv:
-            pids.append(int(entry.name))
-    return pids
-
-
-def wait_for(condition, timeout: float = 20.0, interval: float = 0.05) -> bool:
-    """Poll `condition` until it is true or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return bool(condition())

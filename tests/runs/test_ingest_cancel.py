@@ -11,11 +11,10 @@ import pytest
 from runs import services
 from runs.models import JobStatus, RunStatus
 from tests.factories import make_connector
+from tests.processes import processes_with_argument, wait_for
 from tests.runs.ingest_helpers import (
     FakeSource,
     committed,
-    processes_with_argument,
-    wait_for,
 )
 
 pytestmark = pytest.mark.usefixtures("ingest_settings")

@@ -29,7 +29,8 @@ from django.utils import timezone
 from runs import services, storage
 from runs.models import Run, RunKind, RunStatus
 from tests.factories import make_connector
-from tests.runs.ingest_helpers import FakeSource, processes_with_argument, wait_for
+from tests.processes import processes_with_argument, wait_for
+from tests.runs.ingest_helpers import FakeSource
 
 SETUP = """
 import json, os

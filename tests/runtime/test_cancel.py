@@ -6,11 +6,11 @@ import os
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from runs.runtime import Limits, Sandbox, SandboxRequest, run_action
+from tests.processes import processes_with_argument, wait_for
 
 SLOW_READER = """
 import subprocess, time
@@ -26,30 +26,6 @@ def read_pandas_dataframe(context, metadata):
     time.sleep(120)
     return pd.DataFrame({"n": [1]})
 """
-
-
-def processes_with_argument(marker: str) -> list[int]:
-    """Return the pids whose command line contains `marker` (seen from outside the sandbox)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if marker.encode() in argv:
-            pids.append(int(entry.name))
-    return pids
-
-
-def wait_for(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture(scope="module")
