@@ -1,7 +1,7 @@
 """Ingest throughput: the real ingest (sandboxed reads, Parquet, commits) against a bare loop.
 
 Usage: .venv/bin/python bench/ingest_throughput.py [--partitions 1000] [--rows 1000]
-                                                    [--concurrency N] [--batch-size N]
+                                                    [--concurrency N] [--batch-size N] [--spark]
 
 Runs in a temporary data directory with its own SQLite database (nothing of ./data is touched):
 1. bare loop: one process calls the connector's reader for every leaf and writes each frame
@@ -9,7 +9,9 @@ Runs in a temporary data directory with its own SQLite database (nothing of ./da
 2. first ingest: partitions read in batches by sandboxed children (INGEST_CONCURRENCY at once,
    at most INGEST_BATCH_SIZE partitions per child), each written atomically to its own Parquet
    file (temp file, fsync, rename) and committed;
-3. no-change re-run: lists, plans, reads nothing.
+3. no-change re-run: lists, plans, reads nothing;
+4. with --spark: the same partitions ingested by a second connector as one Spark job (the
+   scale-out engine, on the local Spark Connect server, started and warmed outside the timing).
 Targets (issue 5): first ingest >= 80 % of the bare loop's throughput on 2 cores; the re-run
 reads 0 partitions in <= 1.5 s.
 """
@@ -101,6 +103,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, help="INGEST_CONCURRENCY (default: cores)")
     parser.add_argument("--batch-size", type=int, help="INGEST_BATCH_SIZE (default: 64)")
+    parser.add_argument("--spark", action="store_true", help="also time the Spark engine")
     args = parser.parse_args()
     base = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
     data_dir = Path(tempfile.mkdtemp(prefix="cs-bench-ingest-", dir=base))
@@ -131,8 +134,8 @@ def run_benchmark(args: argparse.Namespace, data_dir: Path) -> None:
     bare_s = bare_loop(code, data_dir / "bare")
     bare_steal = steal_s() - steal_before
 
-    def ingest():
-        run = services.ingest_create(connector=connector)
+    def ingest(connector=connector, engine="sandbox"):
+        run = services.ingest_create(connector=connector, engine=engine)
         started = time.perf_counter()
         run = services.ingest_execute(run_id=run.pk)
         elapsed = time.perf_counter() - started
@@ -146,6 +149,18 @@ def run_benchmark(args: argparse.Namespace, data_dir: Path) -> None:
     assert first.rows_written == total_rows, first.rows_written
     rerun, rerun_s = ingest()
     rerun_reads = rerun.result["plan"]["counts"]["read"]
+
+    spark_s = None
+    if args.spark:
+        from runs import spark
+
+        spark.spark_remote()  # start (and warm) the local server outside the timing
+        scaled = connection_services.connector_create(
+            connection=connection, name="Throughput on Spark", code=code
+        )
+        scaled_run, spark_s = ingest(scaled, "spark")
+        assert scaled_run.rows_written == total_rows, scaled_run.rows_written
+        spark.stop_local_server()
 
     cores = os.cpu_count()
     bare_rows, first_rows = total_rows / bare_s, total_rows / first_s
@@ -161,7 +176,14 @@ def run_benchmark(args: argparse.Namespace, data_dir: Path) -> None:
             f"{label:24}{seconds:10.2f}{total_rows / seconds:14,.0f}"
             f"{args.partitions / seconds:15,.1f}"
         )
+    if spark_s is not None:
+        print(
+            f"{'spark engine ingest':24}{spark_s:10.2f}{total_rows / spark_s:14,.0f}"
+            f"{args.partitions / spark_s:15,.1f}"
+        )
     print(f"first ingest / bare loop: {ratio:.0%}  (target >= 80%)")
+    if spark_s is not None:
+        print(f"spark engine / first ingest (sandbox engine): {first_s / spark_s:.0%} throughput")
     # A shared or oversubscribed host steals CPU time: a run with much steal is not comparable.
     print(f"CPU steal: bare loop {bare_steal:.2f} s, first ingest {first_steal:.2f} s")
     print(

@@ -306,6 +306,12 @@ SPARK_DRIVER_MEMORY = os.environ.get("SPARK_DRIVER_MEMORY", "1g")
 SPARK_START_TIMEOUT_S = envfloat("SPARK_START_TIMEOUT_S", 90.0, minimum=1.0)
 # The local server is restarted when it (with its Python workers) uses more memory; 0: no bound.
 SPARK_MAX_MEMORY_MB = envint("SPARK_MAX_MEMORY_MB", 4096, minimum=0)
+# Where Spark itself writes Parquet for ingests; the local server (under bubblewrap, where the
+# rest of DATA_DIR is hidden from it) sees this directory writable and ENVIRONMENTS_DIR read-only.
+SPARK_STAGING_DIR = Path(os.environ.get("SPARK_STAGING_DIR") or SPARK_DIR / "staging")
+# Previews and reads share this many Spark Connect sessions (stable ids leased across processes;
+# the server keeps Python workers per session, SPARK-54055); a request waits for a free one.
+SPARK_SESSION_POOL = envint("SPARK_SESSION_POOL", 4, minimum=1)
 
 # Ingests: every leaf is listed (a listing cut at INGEST_MAX_OBJECTS fails the run, so nothing
 # is ever deleted on a partial listing); INGEST_CONCURRENCY partition reads run at once, each

@@ -467,7 +467,11 @@ class IngestExecution:
         self.read_count = len(read_jobs)
         run.partitions_total = len(read_jobs) + len(delete_jobs)
         run.save(update_fields=["result", "isolation", "partitions_total", "partitions_skipped"])
-        self._read_all(list(zip(plan.read, read_jobs, strict=True)), paths)
+        reads = list(zip(plan.read, read_jobs, strict=True))
+        if run.parameters.get("engine") == services.ENGINE_SPARK:
+            self._read_on_spark(reads, paths)
+        else:
+            self._read_all(reads, paths)
         if self.cancel.is_set():
             return self._finish_stopped()
         self._delete_all(list(zip(plan.delete, delete_jobs, strict=True)), paths)
@@ -532,6 +536,17 @@ class IngestExecution:
             PartitionJob.objects.filter(
                 run=self.run, status__in=(JobStatus.PENDING, JobStatus.RUNNING)
             ).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+
+    def _read_on_spark(self, reads: list[tuple[PlannedRead, int]], paths: dict[str, str]) -> None:
+        """Read every partition as one Spark job (runs.spark_ingest), then commit them."""
+        from runs.spark_ingest import SparkReads
+
+        if not reads:
+            return
+        job_ids = [job_id for _, job_id in reads]
+        PartitionJob.objects.filter(pk__in=job_ids).update(status=JobStatus.RUNNING)
+        batch = self._wait(self.pool.submit(SparkReads(self).read, reads))
+        self._commit_reads([batch], paths)
 
     def _read_batch(self, reads: list[tuple[PlannedRead, int]]) -> BatchOutcome:
         """Read a batch of partitions and write each (pool thread; no DB); never raise."""

@@ -35,6 +35,7 @@ from runs.models import (
 from runs.runtime.environments import ReadyEnvironment
 from runs.runtime.pool import EnvironmentNotVisible, environment_sandboxes
 from runs.runtime.spark_server import SparkServerError
+from runs.runtime.spark_sessions import SessionPoolBusy
 from runs.runtime.supervisor import process_error
 
 if TYPE_CHECKING:
@@ -42,6 +43,18 @@ if TYPE_CHECKING:
 
 # Process-level failures the runtime reports with these error types map to these statuses.
 _STATUS_FOR_ERROR = {"Timeout": RunStatus.TIMED_OUT}
+# Errors after which the sandbox killed a Spark client that may have left a query running.
+_SPARK_CLIENT_KILLED = frozenset(
+    [
+        "Timeout",
+        "Cancelled",
+        "CpuLimit",
+        "MemoryLimit",
+        "KilledBySignal",
+        "ProcessExit",
+        "SandboxError",
+    ]
+)
 
 _sandbox_configured = threading.Lock()
 _configured = False
@@ -88,17 +101,44 @@ def execute(
 
     With `environment` (from connections.services.connector_environment_ensure), the request
     runs in that package environment's warm worker; without, in the base environment's.
-    A request that uses Spark gets the Spark Connect URL (the local server starts if needed).
+    A request that uses Spark runs in a leased pooled Spark session (the local server starts if
+    needed): a session the server closed meanwhile gets a new id and one retry; after the
+    sandbox killed the client (timeout, cancel, limits), the session's operations are
+    interrupted before another request may lease it.
     """
     _ensure_sandbox_configured()
-    if request.spark_remote is None and spark.needs_spark(
+    if request.spark_remote is not None or not spark.needs_spark(
         action=request.action, interface=request.interface, code=request.code
     ):
-        try:
-            request = replace(request, spark_remote=spark.spark_remote())
-        except SparkServerError as exc:
-            error = process_error("SparkUnavailable", str(exc))
-            return runtime.SandboxResult(ok=False, action=request.action, error=error)
+        return _execute_sandboxed(request, cancel=cancel, environment=environment)
+    try:
+        with spark.spark_session_lease(wait_timeout_s=request.limits.timeout_s) as lease:
+            result = _execute_sandboxed(
+                replace(request, spark_remote=lease.url), cancel=cancel, environment=environment
+            )
+            if _error_type(result) == "SparkSessionClosed":
+                lease.rotate()
+                result = _execute_sandboxed(
+                    replace(request, spark_remote=lease.url),
+                    cancel=cancel,
+                    environment=environment,
+                )
+            if _error_type(result) in _SPARK_CLIENT_KILLED:
+                lease.interrupt_then_release()
+            return result
+    except (SparkServerError, SessionPoolBusy) as exc:
+        kind = "SparkUnavailable" if isinstance(exc, SparkServerError) else "SparkBusy"
+        error = process_error(kind, str(exc))
+        return runtime.SandboxResult(ok=False, action=request.action, error=error)
+
+
+def _execute_sandboxed(
+    request: runtime.SandboxRequest,
+    *,
+    cancel: threading.Event | None,
+    environment: ReadyEnvironment | None,
+) -> runtime.SandboxResult:
+    """Run one request in the base sandbox or in its package environment's."""
     if environment is None:
         return runtime.run_action(request, cancel=cancel)
     try:
@@ -107,6 +147,10 @@ def execute(
     except EnvironmentNotVisible as exc:
         error = process_error("EnvironmentError", str(exc))
         return runtime.SandboxResult(ok=False, action=request.action, error=error)
+
+
+def _error_type(result: runtime.SandboxResult) -> str:
+    return (result.error or {}).get("type") or ""
 
 
 def preview_run(
@@ -192,6 +236,28 @@ def run_record_result(*, run: Run, result: runtime.SandboxResult) -> None:
 # ---------------------------------------------------------------- ingest
 
 
+ENGINE_SANDBOX = "sandbox"  # partitions read in sandbox batches on this machine
+ENGINE_SPARK = "spark"  # partitions read as one Spark job (Python Data Source), written by Spark
+INGEST_ENGINES = (ENGINE_SANDBOX, ENGINE_SPARK)
+
+
+class InvalidIngestOption(ValueError):
+    """An ingest option that cannot apply to this connector."""
+
+
+def check_ingest_engine(connector: Connector, engine: str) -> None:
+    """Raise InvalidIngestOption unless `engine` can ingest this connector."""
+    if engine not in INGEST_ENGINES:
+        raise InvalidIngestOption(
+            f"Unknown ingest engine {engine!r}: use one of {', '.join(INGEST_ENGINES)}"
+        )
+    if engine == ENGINE_SPARK and connector.interface == "spark":
+        raise InvalidIngestOption(
+            "A spark connector already reads through Spark: scale-out is for pandas and bytes "
+            "connectors"
+        )
+
+
 class IngestAlreadyActive(Exception):
     """The connector already has a queued or running ingest (only one at a time)."""
 
@@ -208,11 +274,16 @@ def _active_ingests(connector: Connector):
     ).filter(WRITING_RUNS)
 
 
-def ingest_create(*, connector: Connector, user=None, dry_run: bool = False) -> Run:
+def ingest_create(
+    *, connector: Connector, user=None, dry_run: bool = False, engine: str = ENGINE_SANDBOX
+) -> Run:
     """Create a queued ingest run; raise IngestAlreadyActive when one is queued or running.
 
-    Dry runs only list and plan, so they may run beside a real ingest.
+    Dry runs only list and plan, so they may run beside a real ingest. `engine` "spark" reads
+    the partitions as one Spark job (runs.spark_ingest); InvalidIngestOption for an unknown
+    engine or a spark connector (it reads through Spark already).
     """
+    check_ingest_engine(connector, engine)
     ingest_recover(connector=connector)  # a dead worker's run must not block the connector
     with transaction.atomic():
         # Serialize concurrent creations for one connector (row lock; SQLite locks the file).
@@ -227,16 +298,18 @@ def ingest_create(*, connector: Connector, user=None, dry_run: bool = False) -> 
             code_fingerprint=fingerprint,
             code_version=_version_for(connector, fingerprint),
             user=user,
-            parameters={"dry_run": dry_run},
+            parameters={"dry_run": dry_run, "engine": engine},
         )
 
 
-def ingest_enqueue(*, connector: Connector, user=None, dry_run: bool = False) -> Run:
+def ingest_enqueue(
+    *, connector: Connector, user=None, dry_run: bool = False, engine: str = ENGINE_SANDBOX
+) -> Run:
     """Create a queued ingest run and enqueue its task once the transaction commits."""
     from runs.tasks import ingest_run
 
     with transaction.atomic():
-        run = ingest_create(connector=connector, user=user, dry_run=dry_run)
+        run = ingest_create(connector=connector, user=user, dry_run=dry_run, engine=engine)
         run_id = run.pk
         transaction.on_commit(lambda: ingest_run.enqueue(run_id=run_id))
     return run

@@ -1,19 +1,28 @@
-"""Which Spark the app uses: SPARK_REMOTE when set, else the local Connect server, kept per process.
+"""Which Spark the app uses: SPARK_REMOTE when set, else the local Connect server under SPARK_DIR.
 
-The server is started by the first request that needs Spark (never at start-up) and stopped when
-this process exits.
+The local server is started by the first request that needs Spark (never at start-up), shared by
+every process of this installation (web, worker: runs.runtime.spark_server), and stopped when the
+process that started it exits. It runs under bubblewrap where available: it sees none of DATA_DIR
+but its own working directories, ENVIRONMENTS_DIR (read-only) and SPARK_STAGING_DIR (writable).
+
+`spark_remote()` is the plain URL (for trusted code). Requests that run user code lease one of
+SPARK_SESSION_POOL stable session ids instead (`spark_session_lease()`, runs.runtime.
+spark_sessions), which bounds the Python workers the server keeps per session (SPARK-54055).
 """
 
 from __future__ import annotations
 
 import ast
 import atexit
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
 
 from runs.runtime.spark_server import LocalSparkServer
+from runs.runtime.spark_sessions import SessionLease, SessionPool
 
 _lock = threading.Lock()
 _server: LocalSparkServer | None = None
@@ -22,6 +31,8 @@ _server: LocalSparkServer | None = None
 def local_server() -> LocalSparkServer:
     """Return this process's local Spark Connect server manager (not started by this call)."""
     global _server
+    from runs.services import sandbox_hidden_paths  # services imports this module
+
     with _lock:
         if _server is None:
             _server = LocalSparkServer(
@@ -30,6 +41,9 @@ def local_server() -> LocalSparkServer:
                 driver_memory=settings.SPARK_DRIVER_MEMORY,
                 ready_timeout_s=settings.SPARK_START_TIMEOUT_S,
                 max_memory_mb=settings.SPARK_MAX_MEMORY_MB,
+                hidden_paths=sandbox_hidden_paths(),
+                readonly_paths=[settings.ENVIRONMENTS_DIR],
+                writable_paths=[settings.SPARK_STAGING_DIR],
             )
         return _server
 
@@ -41,15 +55,38 @@ def spark_remote() -> str:
     return local_server().remote()
 
 
+def session_pool() -> SessionPool:
+    """Return the pool of Spark Connect session ids this installation's processes share."""
+    return SessionPool(settings.SPARK_DIR / "sessions", settings.SPARK_SESSION_POOL)
+
+
+@contextlib.contextmanager
+def spark_session_lease(*, wait_timeout_s: float | None = None) -> Iterator[SessionLease]:
+    """Lease a pooled session on the Spark in use; `lease.url` is its URL with `session_id`.
+
+    Raises SparkServerError when the local server cannot start and SessionPoolBusy when no
+    session frees up within `wait_timeout_s`.
+    """
+    remote = spark_remote()
+    with session_pool().lease(remote, wait_timeout_s) as lease:
+        yield lease
+
+
 def spark_status() -> dict[str, Any]:
-    """Say which Spark is in use and whether it is up (for the UI; never starts a server)."""
+    """Say which Spark is in use, whether it is up and how isolated (for the UI; never starts)."""
     if settings.SPARK_REMOTE:
         host = settings.SPARK_REMOTE.split(";", 1)[0].rstrip("/")
-        return {"kind": "remote", "label": f"Spark Connect at {host}", "up": None}
-    server = _server
-    up = server is not None and server.is_up()
+        return {
+            "kind": "remote",
+            "label": f"Spark Connect at {host}",
+            "up": None,
+            "isolation": "remote",
+        }
+    server = local_server()
     label = f"local Spark Connect server ({settings.SPARK_MASTER})"
-    return {"kind": "local", "label": label, "up": up}
+    if not server.use_bwrap:
+        label = f"local Spark Connect server ({settings.SPARK_MASTER}, reduced isolation)"
+    return {"kind": "local", "label": label, "up": server.is_up(), "isolation": server.isolation}
 
 
 def needs_spark(*, action: str, interface: str, code: str) -> bool:
@@ -75,10 +112,10 @@ def _infer_schema_asks_spark(code: str) -> bool:
 
 
 def stop_local_server() -> None:
-    """Stop the local server if this process started one."""
+    """Stop the local server if this process started it (another process may still use it)."""
     server = _server
     if server is not None:
-        server.stop()
+        server.stop_if_owned()
 
 
 atexit.register(stop_local_server)

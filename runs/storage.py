@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,8 +151,8 @@ def stage_partition(table_ipc: bytes, storage_path: str) -> StagedPartition:
     return stage_table(pa.ipc.open_stream(table_ipc).read_all(), storage_path)
 
 
-def stage_table(table: pa.Table, storage_path: str) -> StagedPartition:
-    """Write an Arrow table as Parquet to a temporary file beside `storage_path`."""
+def _temporary_beside(storage_path: str) -> tuple[Path, Path, tuple[Path, ...]]:
+    """Return (final path, a fresh temporary path beside it, the directories created for it)."""
     final = absolute_path(storage_path)
     directory = final.parent
     missing = []
@@ -160,7 +161,12 @@ def stage_table(table: pa.Table, storage_path: str) -> StagedPartition:
             break
         missing.append(path)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temp = directory / f".{final.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+    return final, directory / f".{final.name}.{uuid.uuid4().hex}{TEMP_SUFFIX}", tuple(missing)
+
+
+def stage_table(table: pa.Table, storage_path: str) -> StagedPartition:
+    """Write an Arrow table as Parquet to a temporary file beside `storage_path`."""
+    final, temp, missing = _temporary_beside(storage_path)
     try:
         with open(temp, "wb") as handle:
             pq.write_table(table, handle)
@@ -170,7 +176,30 @@ def stage_table(table: pa.Table, storage_path: str) -> StagedPartition:
             temp.unlink()
         raise
     written = WrittenPartition(storage_path, table.num_rows, size, table_columns(table.schema))
-    return StagedPartition(temp, final, tuple(missing), written)
+    return StagedPartition(temp, final, missing, written)
+
+
+def stage_parquet_file(source: Path, storage_path: str) -> StagedPartition:
+    """Move a Parquet file written elsewhere (by Spark) to a temporary file beside
+    `storage_path`: a rename on the same filesystem, else a copy. Rows and schema come from its
+    footer."""
+    final, temp, missing = _temporary_beside(storage_path)
+    try:
+        try:
+            os.replace(source, temp)
+        except OSError:  # another filesystem
+            shutil.copyfile(source, temp)
+        os.chmod(temp, 0o600)
+        metadata = pq.read_metadata(temp)
+        schema = metadata.schema.to_arrow_schema()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    written = WrittenPartition(
+        storage_path, metadata.num_rows, temp.stat().st_size, table_columns(schema)
+    )
+    return StagedPartition(temp, final, missing, written)
 
 
 def publish_partitions(staged: list[StagedPartition]) -> list[WrittenPartition]:

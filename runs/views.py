@@ -105,13 +105,18 @@ def _run_for_user(request: HttpRequest, run_id: int) -> Run:
 
 @require_POST
 def ingest_start(request: HttpRequest, slug: str) -> HttpResponse:
-    """Queue an ingest of the connector's saved code and show its run."""
+    """Queue an ingest of the connector's saved code and show its run ("engine": spark scales
+    the reads out on Spark)."""
     connector = connector_for_user(request.user, slug)
+    engine = request.POST.get("engine") or services.ENGINE_SANDBOX
     try:
-        run = services.ingest_enqueue(connector=connector, user=request.user)
+        run = services.ingest_enqueue(connector=connector, user=request.user, engine=engine)
     except services.IngestAlreadyActive as active:
         messages.info(request, "An ingest of this connector is already queued or running.")
         run = active.run
+    except services.InvalidIngestOption as exc:
+        messages.error(request, str(exc))
+        return redirect("connector_editor", slug=connector.slug)
     return redirect("runs:detail", run_id=run.pk)
 
 

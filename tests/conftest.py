@@ -1,11 +1,15 @@
-"""Shared fixtures: three users (owner, team member, stranger) and a staff user."""
+"""Shared fixtures: three users (owner, team member, stranger) and a staff user; a fake source
+for ingests (tests/runs/ingest_helpers.py) and fast ingest settings."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import Group
 
 from tests.factories import UserFactory, make_connection, make_connector
+from tests.runs.ingest_helpers import FakeSource
 
 
 @pytest.fixture
@@ -47,3 +51,17 @@ def connection(owner, team):
 @pytest.fixture
 def connector(connection):
     return make_connector(connection=connection, name="Orders")
+
+
+@pytest.fixture
+def source() -> Iterator[FakeSource]:
+    source = FakeSource()
+    yield source
+    source.cleanup()
+
+
+@pytest.fixture
+def ingest_settings(settings, tmp_path) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users
+    settings.PARTITIONS_DIR = tmp_path / "partitions"
+    settings.INGEST_CONCURRENCY = 2

@@ -23,7 +23,15 @@ Decisions:
   errors keep their class name as the type, lose the JVM stack trace, and point at the user's
   line (or at the reader's def when Spark failed while executing the plan). Without
   spark_remote, spark gives "NotAvailable". A killed child does not stop a query the server
-  already runs.
+  already runs (the caller interrupts a pooled session after a kill).
+- Pooled Spark sessions (a spark_remote with `session_id=`, see runs.runtime.spark_sessions) are
+  shared with earlier runs: before user code gets one, `reset_pooled_session` drops temporary
+  views (local and global) and temporary functions, clears the cache and resets the runtime
+  configuration (SQL `RESET`). Not reset: the current catalog and database, session variables,
+  added artifacts and persistent tables (the warehouse is shared by design). A pooled session is
+  never released at the end (that would close its id); a session the server says is closed or
+  expired fails with "SparkSessionClosed", which the caller answers by rotating the slot's id and
+  retrying once.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from runs.runtime.errors import (
     user_frames,
     user_traceback,
 )
+from runs.runtime.spark_sessions import session_id_of
 from runs.runtime.types import (
     ACTIONS,
     INTERFACES,
@@ -67,6 +76,11 @@ SCHEMA_SAMPLE_ROWS = 1000
 SPARK_NOT_AVAILABLE = (
     "Spark is not available to this request: no Spark Connect server was given "
     "(spark_remote is empty)"
+)
+SPARK_SESSION_GONE = "INVALID_HANDLE.SESSION_"  # SESSION_CLOSED, SESSION_NOT_FOUND, ...
+SPARK_SESSION_CLOSED = (
+    "The Spark session this request leased was closed or expired on the server; "
+    "a retry gets a new one"
 )
 SPARK_JVM_STACKTRACE = "\n\nJVM stacktrace:"
 ROOT_METADATA_HINT = (
@@ -503,7 +517,7 @@ def _is_spark_dataframe(value: Any) -> bool:
 
 
 def connect_spark(remote: str | None) -> Any:
-    """Return a Spark Connect session to `remote`; NotAvailable when there is none."""
+    """Return a Spark Connect session to `remote` (reset when pooled); NotAvailable without."""
     if not remote:
         raise ConnectorError("NotAvailable", SPARK_NOT_AVAILABLE)
     import warnings
@@ -512,16 +526,53 @@ def connect_spark(remote: str | None) -> Any:
         warnings.simplefilter("ignore", FutureWarning)  # pandas-version notices on import
         from pyspark.sql.connect.session import SparkSession
 
-    return SparkSession.builder.remote(remote).getOrCreate()
+    session = SparkSession.builder.remote(remote).create()
+    if session_id_of(remote) is not None:
+        try:
+            reset_pooled_session(session)
+        except Exception as exc:
+            if SPARK_SESSION_GONE in str(exc):
+                raise ConnectorError("SparkSessionClosed", SPARK_SESSION_CLOSED) from None
+            raise
+    return session
+
+
+def reset_pooled_session(spark: Any) -> None:
+    """Undo what an earlier run could have left in a shared session (see the module docstring).
+
+    The four requests are independent: they run at once, so the reset costs one round trip.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        views = pool.submit(lambda: spark.sql("SHOW VIEWS IN global_temp").collect())
+        functions = pool.submit(lambda: spark.sql("SHOW USER FUNCTIONS").collect())
+        cleared = pool.submit(spark.catalog.clearCache)
+        reset = pool.submit(lambda: spark.sql("RESET"))
+        for future in (views, functions, cleared, reset):
+            future.result()
+    for view in views.result():
+        if view["namespace"]:
+            spark.catalog.dropGlobalTempView(view["viewName"])
+        else:
+            spark.catalog.dropTempView(view["viewName"])
+    for function in functions.result():
+        name = function["function"]
+        if "." not in name:  # qualified names are persistent functions, not this session's
+            spark.sql(f"DROP TEMPORARY FUNCTION IF EXISTS `{name.replace('`', '``')}`")
 
 
 def release_spark(connector: Connector) -> None:
-    """Release the server-side Spark session so the server does not keep it until it expires."""
+    """Release a Spark session so the server does not keep it; pooled sessions are kept."""
     session, connector.spark_session = connector.spark_session, None
-    if session is not None:
-        # The result is already computed; a failed release only costs server memory.
-        with suppress(Exception):
+    if session is None:
+        return
+    # The result is already computed; a failed release only costs server memory.
+    with suppress(Exception):
+        if session_id_of(connector.request.spark_remote) is None:
             session.stop()
+        else:
+            session.client.close()  # closes the channel only: the session stays for reuse
 
 
 def spark_error(exc: BaseException, func: Callable[..., Any]) -> BaseException:

@@ -27,14 +27,14 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from runs.runtime.bubblewrap import PROJECT_ROOT, bwrap_filesystem, bwrap_namespaces
+from runs.runtime.bubblewrap import paths_under_tmp as worker_paths_under_tmp  # noqa: F401
 from runs.runtime.framing import FrameError, decode_message, encode_message
 from runs.runtime.supervisor import MAX_RESULT_BYTES, cancelled_error, process_error
 from runs.runtime.types import SandboxRequest, SandboxResult
 
-PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 REPLY_MARGIN_S = 30.0  # how much longer than the request's timeout the client waits for a reply
 STOP_GRACE_S = 2.0
 CANCEL_POLL_S = 0.05  # how often a cancellable request checks its cancel event
@@ -226,20 +226,6 @@ def worker_environment() -> dict[str, str]:
     }
 
 
-def worker_paths_under_tmp() -> list[str]:
-    """The project and the interpreter, when they live under /tmp (a checkout in /tmp, say)."""
-    paths = {
-        PROJECT_ROOT,
-        sys.prefix,
-        sys.base_prefix,
-        os.path.dirname(os.path.realpath(sys.executable)),
-    }
-    under_tmp = {path for path in paths if Path(path).resolve().is_relative_to("/tmp")}
-    # Bind parents before children, and skip children a bound parent already shows.
-    ordered = sorted(under_tmp, key=len)
-    return [p for p in ordered if not any(p != q and Path(p).is_relative_to(q) for q in ordered)]
-
-
 def sandbox_python_paths(python_paths: Sequence[str], use_bwrap: bool) -> list[str]:
     """Where the worker sees `python_paths`: under bubblewrap, read-only mounts in its /tmp."""
     if not use_bwrap:
@@ -255,24 +241,12 @@ def bwrap_prefix(
     `python_paths` (a package environment, usually inside the hidden data directory) are
     mounted read-only at the paths `sandbox_python_paths` names, outside every hidden path.
     """
-    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    for path in worker_paths_under_tmp():
-        argv += ["--ro-bind", path, path]  # the private /tmp must not hide the worker's own code
-    for path in hidden_paths:
-        if os.path.isdir(path):
-            argv += ["--tmpfs", path]
-        elif os.path.exists(path):
-            argv += ["--ro-bind", "/dev/null", path]
-    for path, mount in zip(python_paths, sandbox_python_paths(python_paths, True), strict=True):
-        argv += ["--ro-bind", path, mount]
-    argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-    if os.geteuid() == 0:
-        # As root, bubblewrap without a user namespace keeps the real root uid, which lets each
-        # request's supervisor set a real uid of nobody so RLIMIT_NPROC is enforced; the worker
-        # keeps only the two capabilities that needs (user code runs in nested namespaces).
-        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETFCAP"]
-    else:
-        argv += ["--unshare-user"]
+    mounts = zip(python_paths, sandbox_python_paths(python_paths, True), strict=True)
+    argv = [bwrap, *bwrap_filesystem(hidden_paths, readonly_binds=mounts)]
+    # As root, bubblewrap without a user namespace keeps the real root uid, which lets each
+    # request's supervisor set a real uid of nobody so RLIMIT_NPROC is enforced; the worker
+    # keeps only the two capabilities that needs (user code runs in nested namespaces).
+    argv += bwrap_namespaces(root_capabilities=("CAP_SETUID", "CAP_SETFCAP"))
     argv += ["--die-with-parent", "--new-session", "--clearenv", "--chdir", "/"]
     for name, value in worker_environment().items():
         argv += ["--setenv", name, value]

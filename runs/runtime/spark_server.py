@@ -1,4 +1,4 @@
-"""A local Spark Connect server, started on demand and kept: the "spark" interface's default.
+"""A local Spark Connect server, started on demand and shared: the "spark" interface's default.
 
 `LocalSparkServer(directory).remote()` returns an `sc://localhost:PORT/;token=...` URL for a
 running server, starting one (pyspark's own `sbin/start-connect-server.sh --wait`, foreground, in
@@ -11,22 +11,45 @@ Decisions:
   variable; never on the command line, so `ps` does not show it). Clients put it in the URL;
   the host must be "localhost" for pyspark to send it over a local (non-TLS) channel.
 - UI off, WARN logs (a log4j2.properties in DIRECTORY/conf), the JVM's output in
-  DIRECTORY/logs/connect-server.log, its process id in DIRECTORY/connect-server.pid.
+  DIRECTORY/logs/connect-server.log.
+- Under bubblewrap (when bwrap is installed): Python UDFs, mapInPandas and Python data sources
+  that user code creates run in the server's Python workers, outside the sandbox, so the server
+  gets a read-only root, a private /tmp, /dev and /proc, its own PID namespace, and the
+  `hidden_paths` (the data directory, the database, the settings) and DIRECTORY itself replaced by
+  empty tmpfs; only DIRECTORY/tmp (spark.local.dir, the working directory) and
+  DIRECTORY/warehouse are bound back writable, DIRECTORY/conf read-only, plus the caller's
+  `readonly_paths` and `writable_paths`. The server's control files (state, lock, session leases)
+  are thus invisible to code it runs. The network is shared (the server listens on loopback;
+  user code may reach the network). Without bwrap the server runs unwrapped and `isolation`
+  says "reduced isolation". The Python workers run this interpreter (PYSPARK_PYTHON), so pandas
+  and pyarrow import there; project code reaches them only as session artifacts (the
+  scale-out ingest adds the runtime as a zip), exactly as on a cluster.
+- One server per DIRECTORY, shared by every process (the web process, the worker): after a
+  successful start, its launcher pid, port, token and owner pid are written to
+  DIRECTORY/connect-server.json (0600, replaced atomically). Starting, restarting and stopping
+  happen under an flock on DIRECTORY/connect-server.lock, so one process starts it and the
+  others wait, then reuse the healthy server the state file names. `stop_if_owned()` (at exit)
+  stops it only in the process that started it; a process that finds the owner dead adopts the
+  server (and stops it at its own exit).
 - Health: the launcher process is alive and the port accepts connections; otherwise the whole
-  process group is killed and a new server is started by the next `remote()`. Spark Connect
-  sessions leak Python worker daemons (SPARK-54055), so a server whose processes together use
-  more than `max_memory_mb` of resident memory is restarted by the next `remote()` too (a query
-  another client is running then fails; previews release their session when they finish).
+  process group is killed (a pid from the state file only when a Spark Connect server runs under
+  it) and a new server is started by the next `remote()`. Spark Connect sessions leak Python
+  worker daemons (SPARK-54055; runs.runtime.spark_sessions bounds how many sessions there are),
+  so a server whose processes together use more than `max_memory_mb` of resident memory is
+  restarted by the next `remote()` too (a query another client is running then fails).
+- The process tree is launcher (bwrap, or the script) -> ... -> JVM -> Python workers, all in
+  the launcher's process group: stopping signals the group; `jvm_pid()` and `memory_mb()` walk
+  the tree (host pids, which /proc shows across the PID namespace).
 - A new server runs one small warm-up query (a client in a subprocess) before `remote()` returns:
   its first query costs several seconds of JVM warm-up, which would otherwise count against the
   first preview's timeout.
-- A query the server is running when a sandboxed client is killed (timeout, cancel) may go on
-  on the server until it ends: the server does not learn that its client died.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import secrets
 import signal
@@ -35,7 +58,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+from runs.runtime.bubblewrap import (
+    bwrap_executable,
+    bwrap_filesystem,
+    bwrap_namespaces,
+)
 
 READY_TIMEOUT_S = 90.0  # a cold start takes 10-20 s on a small machine
 WARM_UP_QUERY = """
@@ -49,6 +80,8 @@ frame.count()
 spark.stop()
 """
 STOP_GRACE_S = 5.0
+STATE_FILE = "connect-server.json"  # pid, port, token, owner (0600)
+LOCK_FILE = "connect-server.lock"  # flock: one process starts, adopts or stops the server
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 LOG4J2_PROPERTIES = """\
 rootLogger.level = warn
@@ -90,7 +123,7 @@ def port_accepts(port: int, timeout_s: float = 0.5) -> bool:
 
 
 class LocalSparkServer:
-    """One local Spark Connect server kept under `directory`; thread-safe."""
+    """The local Spark Connect server kept under `directory`, shared by processes; thread-safe."""
 
     def __init__(
         self,
@@ -101,19 +134,47 @@ class LocalSparkServer:
         ready_timeout_s: float = READY_TIMEOUT_S,
         max_memory_mb: int = 0,
         warm_up: bool = True,
+        hidden_paths: Sequence[str | os.PathLike[str]] = (),
+        readonly_paths: Sequence[str | os.PathLike[str]] = (),
+        writable_paths: Sequence[str | os.PathLike[str]] = (),
+        use_bwrap: bool | None = None,
     ) -> None:
-        self.directory = Path(directory)
+        self.directory = Path(os.path.abspath(directory))
         self.master = master
         self.driver_memory = driver_memory
         self.ready_timeout_s = ready_timeout_s
         self.max_memory_mb = max_memory_mb  # 0: no bound
         self.warm_up = warm_up
+        self.hidden_paths = [os.path.abspath(path) for path in hidden_paths]
+        self.readonly_paths = [os.path.abspath(path) for path in readonly_paths]
+        self.writable_paths = [os.path.abspath(path) for path in writable_paths]
         self.log_path = self.directory / "logs" / "connect-server.log"
-        self.pid_path = self.directory / "connect-server.pid"
+        self.state_path = self.directory / STATE_FILE
+        self.lock_path = self.directory / LOCK_FILE
+        self.conf_dir = self.directory / "conf"
+        self.work_dir = self.directory / "tmp"  # spark.local.dir and the working directory
+        self.warehouse_dir = self.directory / "warehouse"
+        bwrap = bwrap_executable()
+        self._bwrap = bwrap
+        self.use_bwrap = bool(bwrap) if use_bwrap is None else bool(use_bwrap and bwrap)
+        if self.use_bwrap:
+            self.isolation = "bubblewrap"
+        else:
+            reason = (
+                "bubblewrap disabled (use_bwrap=False)"
+                if bwrap
+                else "bubblewrap (bwrap) is not installed"
+            )
+            self.isolation = (
+                f"reduced isolation: {reason}; Python code the Spark server runs (UDFs, "
+                "mapInPandas, data sources) can read every file this process can"
+            )
         self.token = ""
         self.port: int | None = None
+        self.pid: int | None = None  # the launcher's: the server's process group
         self.starts = 0  # how many servers this object started (restarts included)
-        self._process: subprocess.Popen[bytes] | None = None
+        self._owner: int | None = None  # the pid of the process that stops the server at exit
+        self._process: subprocess.Popen[bytes] | None = None  # when this object started it
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ public
@@ -122,22 +183,30 @@ class LocalSparkServer:
         """Return the URL of a running server, starting (or restarting) it when needed."""
         with self._lock:
             if not self._healthy() or self._over_memory():
-                self._stop_locked()
-                self._start_locked()
-            assert self.port is not None
+                with self._control_lock():
+                    self._find_running(adopt=True)
+                    if not self._healthy() or self._over_memory():
+                        self._stop_locked()
+                        self._start_locked()
             return f"sc://localhost:{self.port}/;token={self.token}"
 
+    @property
+    def owned(self) -> bool:
+        """Say whether this process stops the server when it exits."""
+        return self.pid is not None and self._owner == os.getpid()
+
     def is_up(self) -> bool:
-        """Say whether the server is running and accepting connections (never starts it)."""
+        """Say whether a server (this process's or another's) is up here; never starts one."""
         with self._lock:
+            if not self._healthy():
+                self._find_running(adopt=False)
             return self._healthy()
 
     def jvm_pid(self) -> int | None:
         """Return the server JVM's process id, None when it is not running."""
-        process = self._process
-        if process is None or process.poll() is not None:
+        if self.pid is None or not self._alive(self.pid):
             return None
-        for pid in [process.pid, *_children(process.pid)]:
+        for pid in _process_tree(self.pid):
             argv = _cmdline(pid).split(" ")
             if os.path.basename(argv[0]) == "java" and SERVER_CLASS in argv:
                 return pid
@@ -145,55 +214,125 @@ class LocalSparkServer:
 
     def memory_mb(self) -> float:
         """Return the resident memory of the server and the processes it started, in MB."""
-        process = self._process
-        if process is None or process.poll() is not None:
+        if self.pid is None or not self._alive(self.pid):
             return 0.0
-        pids, seen = [process.pid], set()
-        while pids:
-            pid = pids.pop()
-            if pid not in seen:
-                seen.add(pid)
-                pids += _children(pid)
-        return sum(_rss_mb(pid) for pid in seen)
+        return sum(_rss_mb(pid) for pid in _process_tree(self.pid))
 
     def stop(self) -> None:
-        """Stop the server and every process it started."""
-        with self._lock:
+        """Stop the server in this directory, whichever process started it."""
+        with self._lock, self._control_lock():
+            self._find_running(adopt=False)
             self._stop_locked()
+
+    def stop_if_owned(self) -> None:
+        """Stop the server if this process started (or adopted) it; otherwise just forget it."""
+        with self._lock:
+            if not self.owned:
+                self._forget()
+                return
+            with self._control_lock():
+                state = self._read_state()
+                if state is not None and state["pid"] == self.pid:
+                    self._stop_locked()
+                else:  # another process replaced it meanwhile: that one is not ours to stop
+                    self._forget()
+
+    # ------------------------------------------------------------ state shared by processes
+
+    @contextlib.contextmanager
+    def _control_lock(self) -> Iterator[None]:
+        """Hold the directory's flock: one process at a time starts, adopts or stops."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _read_state(self) -> dict[str, Any] | None:
+        try:
+            state = json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return None
+        fields = {"pid": int, "port": int, "token": str, "owner": int}
+        if not isinstance(state, dict) or any(
+            not isinstance(state.get(name), kind) for name, kind in fields.items()
+        ):
+            return None
+        return state
+
+    def _write_state(self) -> None:
+        state = {"pid": self.pid, "port": self.port, "token": self.token, "owner": self._owner}
+        partial = self.state_path.with_name(self.state_path.name + ".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            json.dump(state, handle)
+        os.replace(partial, self.state_path)
+
+    def _find_running(self, *, adopt: bool) -> None:
+        """Use the server the state file names when one runs; with `adopt`, own it if orphaned."""
+        state = self._read_state()
+        if state is None or not _runs_server(state["pid"]):
+            return
+        if state["pid"] != self.pid:
+            if self._process is not None and self._process.pid != state["pid"]:
+                self._process = None  # ours was replaced by another process's
+            self.pid, self.port, self.token = state["pid"], state["port"], state["token"]
+        self._owner = state["owner"]
+        if adopt and self._owner != os.getpid() and not _pid_alive(self._owner):
+            self._owner = os.getpid()  # its starter died: this process stops it at exit
+            self._write_state()
+
+    def _forget(self) -> None:
+        self.pid, self.port, self.token, self._owner, self._process = None, None, "", None, None
 
     # ------------------------------------------------------------ internals
 
-    def _healthy(self) -> bool:
+    def _alive(self, pid: int) -> bool:
         process = self._process
-        alive = process is not None and process.poll() is None
-        return alive and self.port is not None and port_accepts(self.port)
+        if process is not None and process.pid == pid:
+            return process.poll() is None  # reaps it when it died
+        return _pid_alive(pid)
+
+    def _healthy(self) -> bool:
+        if self.pid is None or self.port is None:
+            return False
+        return self._alive(self.pid) and port_accepts(self.port)
 
     def _over_memory(self) -> bool:
         return bool(self.max_memory_mb) and self.memory_mb() > self.max_memory_mb
 
-    def _start_locked(self) -> None:
+    def _prepare_directory(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (self.directory / "logs").mkdir(exist_ok=True)
-        conf_dir = self.directory / "conf"
-        conf_dir.mkdir(exist_ok=True)
-        (conf_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
-        self._kill_leftover()
+        for path in (self.log_path.parent, self.conf_dir, self.work_dir, self.warehouse_dir):
+            path.mkdir(mode=0o700, exist_ok=True)
+        (self.conf_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+        for path in [*self.readonly_paths, *self.writable_paths]:
+            if not os.path.exists(path):  # a bind needs its source
+                os.makedirs(path, mode=0o700, exist_ok=True)
+
+    def _start_locked(self) -> None:
+        self._prepare_directory()
         problem = ""
         for _attempt in range(2):  # the free port may be taken before the server binds it
             self.token = secrets.token_urlsafe(32)
             self.port = free_loopback_port()
-            self._process = self._launch(conf_dir)
-            self.pid_path.write_text(f"{self._process.pid}\n")
+            self._process = self._launch()
+            self.pid = self._process.pid
             problem = self._wait_ready()
             if not problem and self.warm_up:
                 problem = self._run_warm_up()
             if not problem:
+                self._owner = os.getpid()
+                self._write_state()
                 self.starts += 1
                 return
             self._stop_locked()
         raise SparkServerError(f"The local Spark Connect server did not start: {problem}")
 
-    def _launch(self, conf_dir: Path) -> subprocess.Popen[bytes]:
+    def _launch(self) -> subprocess.Popen[bytes]:
         home = pyspark_home()
         script = home / "sbin" / "start-connect-server.sh"
         if not script.is_file():
@@ -203,11 +342,13 @@ class LocalSparkServer:
             "HOME": os.environ.get("HOME", "/tmp"),
             "LANG": "C.UTF-8",
             "SPARK_HOME": str(home),
-            "SPARK_CONF_DIR": str(conf_dir),
-            "SPARK_LOG_DIR": str(self.directory / "logs"),
-            "SPARK_PID_DIR": str(self.directory),
+            "SPARK_CONF_DIR": str(self.conf_dir),
+            "SPARK_LOG_DIR": str(self.work_dir),
+            "SPARK_PID_DIR": str(self.work_dir),
             "SPARK_LOCAL_IP": "127.0.0.1",
             "SPARK_CONNECT_AUTHENTICATE_TOKEN": self.token,
+            # The Python workers (UDFs, data sources) run this interpreter.
+            "PYSPARK_PYTHON": sys.executable,
         }
         if "JAVA_HOME" in os.environ:
             env["JAVA_HOME"] = os.environ["JAVA_HOME"]
@@ -225,20 +366,38 @@ class LocalSparkServer:
             "--conf",
             "spark.ui.enabled=false",
             "--conf",
-            f"spark.local.dir={self.directory / 'tmp'}",
+            f"spark.local.dir={self.work_dir}",
             "--conf",
-            f"spark.sql.warehouse.dir={self.directory / 'warehouse'}",
+            f"spark.sql.warehouse.dir={self.warehouse_dir}",
         ]
+        if self.use_bwrap:
+            argv = [*self._bwrap_prefix(), *argv]
         with open(self.log_path, "ab") as log:
             return subprocess.Popen(
                 argv,
-                env=env,
-                cwd=str(self.directory),
+                env=env,  # bwrap passes it on: the token never is an argument
+                cwd=str(self.work_dir),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,  # its own process group: stopped as a whole
             )
+
+    def _bwrap_prefix(self) -> list[str]:
+        """bubblewrap for the server: see the module docstring for what it sees."""
+        assert self._bwrap is not None
+        readonly = [str(self.conf_dir), *self.readonly_paths]
+        writable = [str(self.work_dir), str(self.warehouse_dir), *self.writable_paths]
+        argv = [self._bwrap]
+        argv += bwrap_filesystem(
+            [*self.hidden_paths, str(self.directory)],
+            readonly_binds=[(path, path) for path in readonly],
+            writable_binds=[(path, path) for path in writable],
+        )
+        # No --new-session: the whole tree stays in the launcher's process group, which
+        # stop() signals. No --die-with-parent: the server outlives the thread that started it.
+        argv += bwrap_namespaces(unshare_cgroup=False)
+        return [*argv, "--chdir", str(self.work_dir), "--"]
 
     def _wait_ready(self) -> str:
         """Wait until the port accepts connections; return "" or what went wrong."""
@@ -263,7 +422,7 @@ class LocalSparkServer:
             done = subprocess.run(
                 [sys.executable, "-c", WARM_UP_QUERY],
                 env=env,
-                cwd=str(self.directory),
+                cwd=str(self.work_dir),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=self.ready_timeout_s,
@@ -283,36 +442,63 @@ class LocalSparkServer:
         return f"end of {self.log_path}: {text}" if text else f"{self.log_path} is empty"
 
     def _stop_locked(self) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            _kill_group(process.pid, process)
+        """Kill the known server and any the state file names; remove the state file."""
+        process = self._process
+        pids = {self.pid} if self.pid is not None else set()
+        state = self._read_state()
+        if state is not None:
+            pids.add(state["pid"])
+        for pid in pids:
+            if process is not None and process.pid == pid:
+                _kill_group(pid, process)
+            elif _runs_server(pid):  # never signal a pid that was reused by something else
+                _kill_group(pid, None)
         with contextlib.suppress(OSError):
-            self.pid_path.unlink()
-
-    def _kill_leftover(self) -> None:
-        """Kill a server an earlier process left behind in this directory (its pid file)."""
-        try:
-            pid = int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return
-        if any(SERVER_CLASS in _cmdline(p) for p in [pid, *_children(pid)]):
-            _kill_group(pid, None)
+            self.state_path.unlink()
+        self._forget()
 
 
 def _kill_group(pid: int, process: subprocess.Popen[bytes] | None) -> None:
     """Terminate a process group, then kill it if it is still there after a grace period."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
     if process is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(STOP_GRACE_S)
     else:
-        time.sleep(0.5)
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
     if process is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(STOP_GRACE_S)
+
+
+def _runs_server(pid: int) -> bool:
+    """Say whether a live process is a Spark Connect server's launcher (or the server)."""
+    return _pid_alive(pid) and any(SERVER_CLASS in _cmdline(p) for p in _process_tree(pid))
+
+
+def _pid_alive(pid: int) -> bool:
+    """Say whether a process exists and is not a zombie (Linux /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
+
+
+def _process_tree(pid: int) -> list[int]:
+    """Return a process and all its descendants (Linux /proc)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        if current not in found:
+            found.append(current)
+            pending += _children(current)
+    return found
 
 
 def _children(pid: int) -> list[int]:

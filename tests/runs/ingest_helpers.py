@@ -13,12 +13,15 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from runs import storage
+from runs import services, storage
 from runs.models import Partition
 
 SOURCE_CODE = """
@@ -121,3 +124,26 @@ def assert_partitions_match_source(connector, source: FakeSource) -> None:
     if directory.exists():
         on_disk = {path.resolve() for path in directory.rglob("*") if path.is_file()}
     assert on_disk == referenced, "orphan or temporary files left behind"
+
+
+def cancel_while_running(run, ready: Callable[[], bool], *, within_s: float) -> Any:
+    """Execute `run` in a thread; once `ready()` holds, cancel it and require that it ends
+    within `within_s` seconds. Return the finished run."""
+    from tests.processes import wait_for
+
+    outcome: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: outcome.update(run=services.ingest_execute(run_id=run.pk))
+    )
+    thread.start()
+    try:
+        assert wait_for(ready, timeout=60), "the run never got ready to be cancelled"
+        started = time.monotonic()
+        assert services.ingest_cancel(run=run)
+        thread.join(within_s * 3)
+        assert not thread.is_alive()
+        assert time.monotonic() - started < within_s
+    finally:
+        services.ingest_cancel(run=run)
+        thread.join(60)
+    return outcome["run"]

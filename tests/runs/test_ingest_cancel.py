@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import pytest
@@ -12,10 +11,7 @@ from runs import services
 from runs.models import JobStatus, RunStatus
 from tests.factories import make_connector
 from tests.processes import processes_with_argument, wait_for
-from tests.runs.ingest_helpers import (
-    FakeSource,
-    committed,
-)
+from tests.runs.ingest_helpers import FakeSource, cancel_while_running, committed
 
 pytestmark = pytest.mark.usefixtures("ingest_settings")
 
@@ -39,23 +35,12 @@ def test_it_kills_running_reads_and_keeps_what_was_committed(connection, source)
     marker = slow_source(source)
     connector = make_connector(connection=connection, name="Slow", code=source.code)
     run = services.ingest_create(connector=connector)
-    outcome: dict = {}
-    thread = threading.Thread(
-        target=lambda: outcome.update(run=services.ingest_execute(run_id=run.pk))
-    )
-    thread.start()
-    try:
+
+    def ready() -> bool:
         assert wait_for(lambda: both_slow_reads_started(marker)), "the slow reads never started"
-        assert wait_for(lambda: len(committed(connector)) == 2)
-        started = time.monotonic()
-        assert services.ingest_cancel(run=run)
-        thread.join(15)
-        assert not thread.is_alive()
-        assert time.monotonic() - started < 5
-    finally:
-        services.ingest_cancel(run=run)
-        thread.join(30)
-    run = outcome["run"]
+        return len(committed(connector)) == 2
+
+    run = cancel_while_running(run, ready, within_s=5)
     assert run.status == RunStatus.CANCELLED
     assert run.error_type == "Cancelled"
     assert wait_for(lambda: not processes_with_argument(marker), timeout=5), "children survived"

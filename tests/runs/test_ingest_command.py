@@ -126,3 +126,15 @@ def test_it_exits_2_on_bad_usage(source_connector, args, message):
         call_command("ingest", *args)
     assert raised.value.returncode == 2
     assert message in str(raised.value)
+
+
+def test_spark_queues_a_scale_out_ingest_and_refuses_spark_connectors(
+    source_connector, connection, capsys
+):
+    code, out, _ = run_command(capsys, source_connector.slug, "--spark")
+    assert code == 0 and "Queued ingest" in out
+    assert Run.objects.get().parameters["engine"] == "spark"
+    spark_connector = make_connector(connection=connection, name="S", interface="spark")
+    with pytest.raises(CommandError, match="already reads through Spark") as raised:
+        call_command("ingest", spark_connector.slug, "--spark")
+    assert raised.value.returncode == 2

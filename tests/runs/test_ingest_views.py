@@ -96,3 +96,23 @@ def test_it_keeps_ingest_pages_to_people_with_access(client, stranger, source):
         assert client.get(url).status_code in {403, 405}
     run.refresh_from_db()
     assert run.status == RunStatus.QUEUED
+
+
+def test_the_editor_offers_a_spark_ingest_and_queues_one(client, member, source, connection):
+    client.force_login(member)
+    editor = client.get(reverse("connector_editor", args=[source.slug]))
+    assert b'name="engine" value="spark"' in editor.content
+    client.post(reverse("runs:ingest", args=[source.slug]), {"engine": "spark"})
+    assert Run.objects.get(kind="ingest").parameters["engine"] == "spark"
+
+
+def test_a_spark_connector_is_not_offered_scale_out(client, member, connection):
+    spark_connector = make_connector(connection=connection, name="S", interface="spark")
+    client.force_login(member)
+    editor = client.get(reverse("connector_editor", args=[spark_connector.slug]))
+    assert b'name="engine"' not in editor.content
+    response = client.post(reverse("runs:ingest", args=[spark_connector.slug]), {"engine": "spark"})
+    assert response.headers["Location"] == reverse("connector_editor", args=[spark_connector.slug])
+    assert not Run.objects.filter(kind="ingest").exists()
+    page = client.get(response.headers["Location"])
+    assert b"already reads through Spark" in page.content

@@ -78,12 +78,15 @@ def descendants(root: int, table: dict[int, tuple[int, str, str]]) -> list[int]:
 def sandbox_processes(table: dict[int, tuple[int, str, str]]) -> list[int]:
     """This test process's sandbox workers (bwrap or not) and everything they started.
 
-    Other children of the test process (a browser from the browser tests, say) do not count.
+    Other children of the test process (a browser from the browser tests, the local Spark
+    Connect server, which runs under bubblewrap too) do not count.
     """
     roots = [
         pid
         for pid, (ppid, comm, cmdline) in table.items()
-        if ppid == os.getpid() and (comm == "bwrap" or "runs.runtime.worker" in cmdline)
+        if ppid == os.getpid()
+        and (comm == "bwrap" or "runs.runtime.worker" in cmdline)
+        and "start-connect-server.sh" not in cmdline
     ]
     return roots + [pid for root in roots for pid in descendants(root, table)]
 

@@ -1,9 +1,13 @@
-"""The local Spark Connect server: loopback, token in the environment, restarted when killed."""
+"""The local Spark Connect server: loopback, token in the environment, restarted when killed,
+shared by the processes that use one directory."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +16,15 @@ import pytest
 from connections.models import Connector
 from runs import spark
 from runs.models import RunStatus
+from runs.runtime.bubblewrap import PROJECT_ROOT
+from runs.runtime.spark_server import (
+    LocalSparkServer,
+    _pid_alive,
+    _process_tree,
+    port_accepts,
+)
 from runs.services import preview_run
+from tests.processes import wait_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.spark]
 
@@ -26,11 +38,13 @@ def test_it_keeps_the_token_off_the_command_line_and_binds_loopback(spark_server
     assert spark_server.token not in cmdline
     assert "spark.connect.grpc.binding.address=127.0.0.1" in cmdline.replace("\0", " ")
     assert "spark.ui.enabled=false" in cmdline.replace("\0", " ")
-    assert spark_server.pid_path.is_file() and spark_server.log_path.is_file()
+    assert spark_server.state_path.stat().st_mode & 0o777 == 0o600
+    assert spark_server.log_path.is_file()
     assert spark.spark_status() == {
         "kind": "local",
         "label": "local Spark Connect server (local[*])",
         "up": True,
+        "isolation": "bubblewrap",
     }
 
 
@@ -47,3 +61,55 @@ def test_it_restarts_the_server_when_it_was_killed(spark_server, examples):
     assert read.status == RunStatus.SUCCEEDED, read.error_message
     assert read.result["row_count"] == 4  # Rust, Kotlin, Julia, Swift
     assert spark_server.starts == starts + 1 and spark_server.jvm_pid() != pid
+
+
+SHARED_SERVER = """
+import json, sys
+from runs.runtime.spark_server import LocalSparkServer
+server = LocalSparkServer(sys.argv[1])
+url = server.remote()
+print(json.dumps({"url": url, "starts": server.starts, "owned": server.owned}), flush=True)
+sys.stdin.readline()  # wait until the test says to exit
+server.stop_if_owned()  # what runs.spark does at exit
+"""
+
+
+def start_process(directory: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", SHARED_SERVER, str(directory)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": PROJECT_ROOT},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def test_it_shares_one_server_between_processes(tmp_path):
+    first = start_process(tmp_path)
+    second = None
+    try:
+        started = json.loads(first.stdout.readline())
+        assert started["starts"] == 1 and started["owned"] is True
+        second = start_process(tmp_path)
+        reused = json.loads(second.stdout.readline())
+        assert reused == {"url": started["url"], "starts": 0, "owned": False}
+        state = json.loads((tmp_path / "connect-server.json").read_text())
+        server_tree = _process_tree(state["pid"])
+
+        second.communicate("exit\n", timeout=30)  # not its server: it stays up
+        port = int(started["url"].split(":")[2].split("/")[0])
+        assert port_accepts(port)
+
+        first.communicate("exit\n", timeout=30)  # its starter stops it, workers and all
+        # The kernel tears the PID namespace down after its init exits: allow it a moment.
+        assert wait_for(lambda: not port_accepts(port), timeout=10)
+        assert wait_for(lambda: not any(_pid_alive(pid) for pid in server_tree), timeout=10)
+        assert not (tmp_path / "connect-server.json").exists()
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+        LocalSparkServer(tmp_path).stop()  # whatever a failed assertion left running

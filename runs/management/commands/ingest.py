@@ -25,6 +25,7 @@ class Command(BaseCommand):
         "Ingest a saved connector. Without options the run is queued for the worker and its id "
         "printed. --wait runs it in this process (through the same sandbox; no worker needed) "
         "and prints a summary; --dry-run lists and prints the plan without reading anything; "
+        "--spark reads the partitions as one Spark job (pandas and bytes connectors); "
         "--cancel cancels the connector's queued or running ingest. Exit status 0: succeeded "
         "(or queued, or cancelled); 1: the run failed or was stopped; 2: bad usage."
     )
@@ -38,6 +39,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--cancel", action="store_true", help="cancel the connector's active ingest"
         )
+        parser.add_argument(
+            "--spark",
+            action="store_true",
+            help="read the partitions as one Spark job and write Parquet through Spark (scale out)",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **options) -> None:
@@ -49,9 +55,12 @@ class Command(BaseCommand):
             raise usage_error(f"no connector with slug {options['slug']!r}") from None
         if options["cancel"]:
             return self.cancel(connector, options["json"])
+        engine = services.ENGINE_SPARK if options["spark"] else services.ENGINE_SANDBOX
         try:
             if options["wait"] or options["dry_run"]:
-                run = services.ingest_create(connector=connector, dry_run=options["dry_run"])
+                run = services.ingest_create(
+                    connector=connector, dry_run=options["dry_run"], engine=engine
+                )
                 try:
                     run = services.ingest_execute(run_id=run.pk)
                 except KeyboardInterrupt:
@@ -59,10 +68,12 @@ class Command(BaseCommand):
                     self.stderr.write(f"Interrupted: ingest #{run.pk} is {run.status}.")
                     raise SystemExit(EXIT_FAILED) from None
             else:
-                run = services.ingest_enqueue(connector=connector)
+                run = services.ingest_enqueue(connector=connector, engine=engine)
         except services.IngestAlreadyActive as exc:
             self.report_error(str(exc), exc.run, options["json"])
             raise SystemExit(EXIT_FAILED) from None
+        except services.InvalidIngestOption as exc:
+            raise usage_error(str(exc)) from None
         summary = run_summary(run)
         if options["json"]:
             self.stdout.write(json.dumps(summary, default=str))
@@ -101,6 +112,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "connector": run.connector.slug,
         "status": run.status,
         "dry_run": run.is_dry_run,
+        "engine": (run.parameters or {}).get("engine", "sandbox"),
         "plan": result.get("plan"),
         "listing": result.get("listing"),
         "progress": selectors.run_progress(run),

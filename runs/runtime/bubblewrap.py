@@ -1,0 +1,84 @@
+"""bubblewrap command lines shared by the sandbox worker and the local Spark Connect server.
+
+Both wrap a long-lived process the same way: the whole filesystem read-only, a fresh /dev and
+/proc, a private /tmp (the project and interpreter stay visible when they live under /tmp), the
+hidden paths replaced by empty tmpfs (directories) or /dev/null (files), then the binds a caller
+asks for, placed after the hidden paths so they may lie inside one. Namespaces: PID, IPC, UTS
+and cgroup (not for a JVM) are private; the network is shared. As root, bubblewrap runs without
+a user namespace and every capability is dropped but the ones the caller keeps; otherwise a user
+namespace is unshared. Without bwrap, callers run unwrapped and say "reduced isolation".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def bwrap_executable() -> str | None:
+    """Return the path of bwrap, None when it is not installed."""
+    return shutil.which("bwrap")
+
+
+def paths_under_tmp() -> list[str]:
+    """The project and the interpreter, when they live under /tmp (a checkout in /tmp, say)."""
+    paths = {
+        PROJECT_ROOT,
+        sys.prefix,
+        sys.base_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+    }
+    under_tmp = {path for path in paths if Path(path).resolve().is_relative_to("/tmp")}
+    # Bind parents before children, and skip children a bound parent already shows.
+    ordered = sorted(under_tmp, key=len)
+    return [p for p in ordered if not any(p != q and Path(p).is_relative_to(q) for q in ordered)]
+
+
+def bwrap_filesystem(
+    hidden_paths: Sequence[str],
+    *,
+    readonly_binds: Iterable[tuple[str, str]] = (),
+    writable_binds: Iterable[tuple[str, str]] = (),
+) -> list[str]:
+    """Return the mount arguments: read-only root, private /tmp, hidden paths, then binds.
+
+    Binds are (source, target) pairs; sources are host paths that must exist.
+    """
+    argv = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for path in paths_under_tmp():
+        argv += ["--ro-bind", path, path]  # the private /tmp must not hide our own code
+    for path in hidden_paths:
+        if os.path.isdir(path):
+            argv += ["--tmpfs", path]
+        elif os.path.exists(path):
+            argv += ["--ro-bind", "/dev/null", path]
+    for source, target in readonly_binds:
+        argv += ["--ro-bind", source, target]
+    for source, target in writable_binds:
+        argv += ["--bind", source, target]
+    return argv
+
+
+def bwrap_namespaces(
+    *, root_capabilities: Sequence[str] = (), unshare_cgroup: bool = True
+) -> list[str]:
+    """Return the namespace arguments; as root, keep only `root_capabilities`.
+
+    A JVM must keep the cgroup namespace (`unshare_cgroup=False`): with a private one, the host's
+    /sys/fs/cgroup no longer matches /proc/self/cgroup and its container detection crashes.
+    """
+    argv = ["--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+    if unshare_cgroup:
+        argv += ["--unshare-cgroup-try"]
+    if os.geteuid() == 0:
+        argv += ["--cap-drop", "ALL"]
+        for capability in root_capabilities:
+            argv += ["--cap-add", capability]
+    else:
+        argv += ["--unshare-user"]
+    return argv

@@ -1,0 +1,96 @@
+"""Python code the local Spark server runs for user code (mapInPandas, UDFs) runs under bubblewrap.
+
+It sees none of DATA_DIR (database, secret key, credentials keys, control files) but the server's
+own directories, ENVIRONMENTS_DIR read-only and SPARK_STAGING_DIR writable.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection as db_connection
+
+from runs import spark
+from runs.models import RunStatus
+from runs.runtime.spark_server import LocalSparkServer
+from runs.services import preview_run
+from tests.factories import make_connector
+
+pytestmark = [pytest.mark.django_db, pytest.mark.spark]
+
+PROBE = """\
+import pandas as pd
+
+
+def list_objects(context, metadata):
+    yield {"name": "probe", "fingerprint": "1"}
+
+
+def read_spark_dataframe(spark, context, metadata):
+    readable, writable = READABLE, WRITABLE
+
+    def probe(frames):
+        for _ in frames:
+            rows = []
+            for path in readable:
+                try:
+                    with open(path, "rb") as handle:
+                        rows.append((path, "read " + handle.read(20).decode(errors="replace")))
+                except OSError as exc:
+                    rows.append((path, type(exc).__name__))
+            for path in writable:
+                try:
+                    with open(path, "w") as handle:
+                        handle.write("from a Spark worker")
+                    rows.append((path, "wrote"))
+                except OSError as exc:
+                    rows.append((path, type(exc).__name__))
+            yield pd.DataFrame(rows, columns=["path", "outcome"])
+
+    return spark.range(1).mapInPandas(probe, "path string, outcome string")
+"""
+
+
+def test_it_hides_the_data_directory_from_python_code_the_server_runs(spark_server, connection):
+    assert spark_server.isolation == "bubblewrap"
+    secret_key = str(settings.DATA_DIR / "secret_key")
+    database = str(db_connection.settings_dict["NAME"])
+    state = str(spark_server.state_path)
+    for path in (secret_key, database, state):
+        assert os.path.isfile(path), path  # there to be stolen, were it visible
+    visible = settings.SPARK_STAGING_DIR / "visible.txt"
+    package = settings.ENVIRONMENTS_DIR / "package.txt"
+    written = settings.SPARK_STAGING_DIR / "written.txt"
+    not_written = settings.ENVIRONMENTS_DIR / "not-written.txt"
+    readable = [secret_key, database, state, str(visible), str(package)]
+    writable = [str(written), str(not_written), "/usr/not-written.txt"]
+    code = PROBE.replace("READABLE", repr(readable)).replace("WRITABLE", repr(writable))
+    connector = make_connector(connection=connection, name="Probe", code=code, interface="spark")
+    visible.write_text("staged for Spark")
+    package.write_text("an environment")
+    try:
+        run = preview_run(connector=connector, action="read")
+        assert run.status == RunStatus.SUCCEEDED, (run.error_type, run.error_message)
+        assert written.read_text() == "from a Spark worker"
+    finally:
+        for path in (visible, package, written, not_written):
+            path.unlink(missing_ok=True)  # other tests expect these directories empty
+    outcomes = dict(run.result["rows"])
+    for hidden in (secret_key, database, state):  # never "read ..."
+        assert outcomes[hidden] in ("FileNotFoundError", "PermissionError"), hidden
+    assert outcomes[str(visible)] == "read staged for Spark"
+    assert outcomes[str(package)] == "read an environment"
+    assert outcomes[str(written)] == "wrote"
+    assert outcomes[str(not_written)] == "OSError"  # read-only
+    assert outcomes["/usr/not-written.txt"] == "OSError"
+
+
+def test_it_says_reduced_isolation_without_bubblewrap(tmp_path, monkeypatch):
+    server = LocalSparkServer(tmp_path, use_bwrap=False)
+    assert server.isolation.startswith("reduced isolation: bubblewrap disabled")
+    monkeypatch.setattr(spark, "_server", server)  # this process's manager, never started
+    status = spark.spark_status()
+    assert status["label"] == "local Spark Connect server (local[*], reduced isolation)"
+    assert status["isolation"] == server.isolation and status["up"] is False

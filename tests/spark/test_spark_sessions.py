@@ -1,0 +1,172 @@
+"""Pooled Spark Connect sessions: stable ids leased per request, reset, rotated when closed."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import warnings
+from pathlib import Path
+
+import pytest
+
+from runs import runtime, services, spark
+from runs.models import RunStatus
+from runs.runtime.spark_server import LocalSparkServer, _cmdline, _process_tree
+from runs.runtime.spark_sessions import url_with_session
+from runs.services import preview_run
+from tests.factories import make_connector
+
+pytestmark = [pytest.mark.django_db, pytest.mark.spark]
+
+UDF_READER = """\
+import time
+
+
+def list_objects(context, metadata):
+    yield {"name": "one", "fingerprint": "1"}
+
+
+def read_spark_dataframe(spark, context, metadata):
+    print("session", spark.session_id)
+    time.sleep(PAUSE)
+
+    def double(frames):
+        for frame in frames:
+            yield frame * 2
+
+    return spark.range(3).mapInPandas(double, "id long")
+"""
+
+LEAVES_STATE = """\
+def list_objects(context, metadata):
+    yield {"name": "one", "fingerprint": "1"}
+
+
+def read_spark_dataframe(spark, context, metadata):
+    seen = {
+        "views": sorted(t.name for t in spark.catalog.listTables()),
+        "partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+        "functions": [r.function for r in spark.sql("SHOW USER FUNCTIONS").collect()],
+    }
+    print("seen", seen, "session", spark.session_id)
+    spark.range(3).createOrReplaceTempView("left_behind")
+    spark.range(3).createOrReplaceGlobalTempView("left_behind_globally")
+    spark.conf.set("spark.sql.shuffle.partitions", "7")
+    spark.sql("CREATE TEMPORARY FUNCTION left_fn AS 'org.apache.hadoop.hive.ql.udf.UDFPI'")
+    return spark.range(1)
+"""
+
+
+def python_daemons(server: LocalSparkServer) -> list[int]:
+    """The server's Python worker daemons (SPARK-54055 leaves one per session)."""
+    daemons = []
+    for pid in _process_tree(server.pid):
+        if "pyspark.daemon" in _cmdline(pid):
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+            if "pyspark.daemon" not in _cmdline(parent):  # not a worker the daemon forked
+                daemons.append(pid)
+    return daemons
+
+
+def session_ids(logs: str) -> list[str]:
+    return re.findall(r"session ([0-9a-f-]{36})", logs)
+
+
+def udf_request(pause_s: float = 0.0, spark_remote: str | None = None) -> runtime.SandboxRequest:
+    return runtime.SandboxRequest(
+        action="read",
+        code=UDF_READER.replace("PAUSE", repr(pause_s)),
+        interface="spark",
+        spark_remote=spark_remote,
+    )
+
+
+def test_it_keeps_the_python_workers_bounded_over_many_previews(spark_server, connection):
+    start = len(python_daemons(spark_server))
+    url = spark_server.remote()
+    for _ in range(2):  # a session per request, released at the end: each leaves a daemon
+        result = services.execute(udf_request(spark_remote=url))
+        assert result.ok, result.error
+    leaked = len(python_daemons(spark_server)) - start
+    assert leaked == 2
+
+    code = UDF_READER.replace("PAUSE", "0")
+    connector = make_connector(connection=connection, name="Udf", code=code, interface="spark")
+    seen = set()
+    for _ in range(20):
+        run = preview_run(connector=connector, action="read")
+        assert run.status == RunStatus.SUCCEEDED, (run.error_type, run.error_message)
+        assert run.result["rows"] == [[0], [2], [4]]
+        seen.update(session_ids(run.logs))
+    assert len(seen) == 1  # one after the other: always the first free slot
+    assert len(python_daemons(spark_server)) - start - leaked <= 1
+
+
+def test_it_leases_different_sessions_to_concurrent_previews(spark_server):
+    results = [None, None]
+
+    def preview(index: int) -> None:
+        results[index] = services.execute(udf_request(pause_s=3.0))
+
+    threads = [threading.Thread(target=preview, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(result is not None and result.ok for result in results), results
+    first, second = (session_ids(result.logs) for result in results)
+    assert len(first) == len(second) == 1 and first != second
+
+
+def test_it_resets_what_an_earlier_run_left_in_a_pooled_session(spark_server, connection):
+    connector = make_connector(
+        connection=connection, name="Leaves", code=LEAVES_STATE, interface="spark"
+    )
+    runs = [preview_run(connector=connector, action="read") for _ in range(2)]
+    for run in runs:
+        assert run.status == RunStatus.SUCCEEDED, (run.error_type, run.error_message)
+    assert session_ids(runs[0].logs) == session_ids(runs[1].logs)  # the same session, reused
+    for run in runs:
+        assert "seen {'views': [], 'partitions': '200', 'functions': []}" in run.logs
+
+
+def test_it_rotates_a_session_the_server_closed(spark_server, connection, settings):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pandas-version notices on import
+        from pyspark.sql.connect.session import SparkSession
+
+    url = spark_server.remote()
+    closed = set()
+    with contextlib.ExitStack() as stack:  # every slot's id, closed on the server
+        leases = [stack.enter_context(spark.spark_session_lease()) for _ in range(4)]
+        for lease in leases:
+            session = SparkSession.builder.remote(url_with_session(url, lease.session_id)).create()
+            session.range(1).collect()
+            session.stop()  # releases it: the server answers SESSION_CLOSED from now on
+            closed.add(lease.session_id)
+    code = UDF_READER.replace("PAUSE", "0")
+    connector = make_connector(connection=connection, name="Again", code=code, interface="spark")
+
+    run = preview_run(connector=connector, action="read")
+
+    assert run.status == RunStatus.SUCCEEDED, (run.error_type, run.error_message)
+    (used,) = session_ids(run.logs)
+    assert used not in closed
+    slots = {p.read_text() for p in (settings.SPARK_DIR / "sessions").glob("slot-*")}
+    assert used in slots and len(slots & closed) == 3  # only the leased slot was rotated
+
+
+def test_it_reuses_the_pooled_sessions_after_the_server_was_restarted(spark_server, connection):
+    code = UDF_READER.replace("PAUSE", "0")
+    connector = make_connector(connection=connection, name="Restart", code=code, interface="spark")
+    before = preview_run(connector=connector, action="read")
+    assert before.status == RunStatus.SUCCEEDED, (before.error_type, before.error_message)
+    starts = spark_server.starts
+    spark_server.stop()
+
+    after = preview_run(connector=connector, action="read")
+
+    assert after.status == RunStatus.SUCCEEDED, (after.error_type, after.error_message)
+    assert spark_server.starts == starts + 1
+    assert session_ids(after.logs) == session_ids(before.logs)  # a new server, the same id
