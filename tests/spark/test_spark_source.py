@@ -16,10 +16,11 @@ import pytest
 from django.conf import settings
 
 from connections.models import Connector
-from runs import services, storage
+from runs import services, spark, storage
 from runs.models import JobStatus, Partition, PartitionJob, RunStatus
 from runs.runtime.masking import MASK
 from runs.runtime.pool import environment_sandboxes
+from runs.runtime.spark_server import LocalSparkServer
 from tests.environments.helpers import IMPORTING_CODE, upload_wheel
 from tests.factories import make_connector
 from tests.processes import processes_with_argument
@@ -157,6 +158,32 @@ def test_credentials_printed_or_returned_by_a_reader_are_masked(connection, sour
     table = pq.read_table(storage.absolute_path(partition.storage_path))
     assert table.column("leak").to_pylist() == [MASK, MASK]
     assert secret not in run.logs
+
+
+def test_the_same_code_scales_out_on_a_configured_remote(tmp_path, settings, connection, source):
+    """A second server stands in for a cluster: SPARK_REMOTE points at it, and the staging
+    directory is a path both sides see (as a shared mount would be)."""
+    staging = tmp_path / "shared-staging"
+    staging.mkdir()
+    remote = LocalSparkServer(tmp_path / "remote", warm_up=False, writable_paths=[staging])
+    local = spark.local_server()
+    starts = local.starts
+    source.set("a", "v1", rows=3)
+    source.set("2024/b.csv", "v1", rows=2)
+    connector = make_connector(connection=connection, name="Remote", code=source.code)
+    try:
+        settings.SPARK_REMOTE = remote.remote()
+        settings.SPARK_STAGING_DIR = staging
+        token = remote.token
+        run = ingest(connector, engine="spark")
+    finally:
+        remote.stop()
+    assert run.status == RunStatus.SUCCEEDED, (run.error_type, run.error_message)
+    assert "Spark job: 2 partition(s) read on Spark Connect at sc://localhost" in run.logs
+    assert token and token not in run.logs
+    assert_partitions_match_source(connector, source)
+    assert local.starts == starts
+    assert not any(staging.iterdir())
 
 
 def test_the_connections_packages_are_importable_in_sparks_workers(connection, settings):
