@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 from django.contrib.auth.models import Group
 
+from runs import spark
+from runs.runtime.spark_server import LocalSparkServer
 from tests.factories import UserFactory, make_connection, make_connector
 from tests.runs.ingest_helpers import FakeSource
 
@@ -65,3 +67,12 @@ def ingest_settings(settings, tmp_path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users
     settings.PARTITIONS_DIR = tmp_path / "partitions"
     settings.INGEST_CONCURRENCY = 2
+
+
+@pytest.fixture(scope="session")
+def spark_server() -> Iterator[LocalSparkServer]:
+    """One real local Spark Connect server for the whole session, stopped at the end."""
+    server = spark.local_server()
+    server.remote()  # start it once: every test that needs Spark shares it
+    yield server
+    server.stop()

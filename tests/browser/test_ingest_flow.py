@@ -58,3 +58,18 @@ def test_it_plans_runs_and_shows_an_ingest(page, connection, immediate_tasks):
     partitions.locator("a:has-text('2025-02')").click()
     expect(page.locator(".partition-rows tbody tr")).to_have_count(4)
     assert not page.errors
+
+
+def test_it_scales_an_ingest_out_on_spark(page, connection, immediate_tasks, spark_server):
+    connector = make_connector(connection=connection, name="Monthly", code=CODE)
+    log_in(page, "owner")
+    page.goto(f"/connectors/{connector.slug}/")
+    page.check("#ingest-engine-spark")
+    page.click("#ingest-button")
+    expect(page.locator("#ingest-engine")).to_have_text("one Spark job (scale out)")
+    progress = page.locator("#ingest-progress")
+    expect(progress).to_have_attribute("data-status", "succeeded", timeout=120_000)
+    expect(progress.locator(".progress-done")).to_have_text("2")
+    page.goto(f"/connectors/{connector.slug}/")
+    expect(page.locator("#partitions-panel")).to_contain_text("2 committed partitions · 8 rows")
+    assert not page.errors
