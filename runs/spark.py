@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import atexit
 import contextlib
+import signal
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -118,4 +119,15 @@ def stop_local_server() -> None:
         server.stop_if_owned()
 
 
-atexit.register(stop_local_server)
+def _stop_at_exit() -> None:
+    """Stop the local server at exit without being cut short: a second Ctrl-C or SIGTERM (make
+    run sends both) would otherwise raise inside the stop and leave the server behind."""
+    if _server is None:
+        return
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    stop_local_server()
+
+
+atexit.register(_stop_at_exit)

@@ -171,8 +171,7 @@ class SparkReads:
 
     def run_job(self, remote: str, objects: list[dict[str, Any]], schema: pa.Schema) -> JobResult:
         """Run the Spark job; return what it left in the staging directory."""
-        from pyspark.sql.connect.session import SparkSession
-
+        from runs.runtime.actions import spark_session_class
         from runs.runtime.spark_source import (
             PARTITION_COLUMN,
             REPORT_COLUMN,
@@ -184,7 +183,7 @@ class SparkReads:
         name = f"connector_studio_run_{self.run.pk}_{uuid.uuid4().hex[:8]}"
         staging = Path(settings.SPARK_STAGING_DIR) / name
         runtime = runtime_zip(Path(settings.SPARK_DIR) / "artifacts")
-        session = SparkSession.builder.remote(remote).create()
+        session = spark_session_class().builder.remote(remote).create()
         done = threading.Event()
         watcher = threading.Thread(
             target=self._interrupt_on_cancel, args=(session, name, done), daemon=True

@@ -516,17 +516,21 @@ def _is_spark_dataframe(value: Any) -> bool:
     return isinstance(value, DataFrame)
 
 
+def spark_session_class() -> Any:
+    """Import pyspark's Spark Connect SparkSession without its pandas-version notices."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from pyspark.sql.connect.session import SparkSession
+    return SparkSession
+
+
 def connect_spark(remote: str | None) -> Any:
     """Return a Spark Connect session to `remote` (reset when pooled); NotAvailable without."""
     if not remote:
         raise ConnectorError("NotAvailable", SPARK_NOT_AVAILABLE)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # pandas-version notices on import
-        from pyspark.sql.connect.session import SparkSession
-
-    session = SparkSession.builder.remote(remote).create()
+    session = spark_session_class().builder.remote(remote).create()
     if session_id_of(remote) is not None:
         try:
             reset_pooled_session(session)
