@@ -648,13 +648,21 @@ class IngestExecution:
             if not table:
                 outcome.error = process_error("SandboxError", "The read returned no table.")
                 continue
-            path = storage.partition_storage_path(
-                self.connector.pk, outcome.name, outcome.fingerprint, self.run.code_fingerprint
-            )
             try:
-                staged.append((outcome, storage.stage_partition(table, path)))
+                staged.append((outcome, storage.stage_partition(table, self.storage_path(outcome))))
             except Exception as exc:
                 outcome.error = _write_error(exc)
+        self.publish(staged)
+
+    def storage_path(self, outcome: PartitionOutcome) -> str:
+        """Where this run stores a partition's new file (relative to PARTITIONS_DIR)."""
+        return storage.partition_storage_path(
+            self.connector.pk, outcome.name, outcome.fingerprint, self.run.code_fingerprint
+        )
+
+    @staticmethod
+    def publish(staged: list[tuple[PartitionOutcome, storage.StagedPartition]]) -> None:
+        """Publish staged files together (fsync, rename); mark their outcomes written or failed."""
         try:
             written = storage.publish_partitions([item for _, item in staged])
         except Exception as exc:

@@ -44,6 +44,7 @@ import pyarrow as pa
 from django.conf import settings
 
 from runs import services, spark, storage
+from runs.runtime.actions import SPARK_JVM_STACKTRACE, spark_session_class
 from runs.runtime.masking import Masker, remote_secrets
 from runs.runtime.planner import PlannedRead
 from runs.runtime.supervisor import process_error
@@ -55,7 +56,6 @@ MIN_WRITE_TASKS = 4
 OBJECTS_PER_WRITE_TASK = 16
 SCHEMA_SAMPLES = 3
 CANCEL_POLL_S = 0.25  # planned partitions tried in the sandbox for the job's schema
-JVM_STACKTRACE = "\n\nJVM stacktrace:"
 
 
 class SparkIngestError(Exception):
@@ -149,7 +149,9 @@ class SparkReads:
 
     # ------------------------------------------------------------ the job
 
-    def payload(self, objects: list[dict[str, Any]], schema: pa.Schema) -> dict[str, Any]:
+    def payload(
+        self, objects: list[dict[str, Any]], schema: pa.Schema, struct: Any
+    ) -> dict[str, Any]:
         from runs.ingest import connector_request
 
         base = connector_request(
@@ -164,14 +166,13 @@ class SparkReads:
             "request": base.to_dict(),
             "objects": objects,
             "schema": schema.serialize().to_pybytes(),
-            "spark_schema": spark_struct(schema).json(),
+            "spark_schema": struct.json(),
             "python_paths": list(environment.python_paths) if environment else [],
             "timeout_s": self.execution.limits.timeout_s,
         }
 
     def run_job(self, remote: str, objects: list[dict[str, Any]], schema: pa.Schema) -> JobResult:
         """Run the Spark job; return what it left in the staging directory."""
-        from runs.runtime.actions import spark_session_class
         from runs.runtime.spark_source import (
             PARTITION_COLUMN,
             REPORT_COLUMN,
@@ -192,8 +193,10 @@ class SparkReads:
             session.addTag(name)
             watcher.start()
             session.addArtifacts(str(runtime), pyfile=True)
-            session.dataSource.register(data_source_class(name, self.payload(objects, schema)))
-            frame = session.read.format(name).schema(spark_struct(schema)).load()
+            struct = spark_struct(schema)
+            payload = self.payload(objects, schema, struct)
+            session.dataSource.register(data_source_class(name, payload))
+            frame = session.read.format(name).schema(struct).load()
             frame = frame.localCheckpoint()  # read once: rows and reports come from here
             report = frame[REPORT_COLUMN]
             rows = frame.where(report.isNull()).drop(REPORT_COLUMN)
@@ -231,7 +234,7 @@ class SparkReads:
 
     def job_error(self, exc: Exception, remote: str) -> dict[str, Any]:
         """The error of a Spark job that failed as a whole, secrets masked, JVM trace cut."""
-        message = str(exc).split(JVM_STACKTRACE, 1)[0].strip()
+        message = str(exc).split(SPARK_JVM_STACKTRACE, 1)[0].strip()
         masker = Masker(self.credentials, remote_secrets(remote))
         return process_error(
             "SparkJobFailed",
@@ -257,15 +260,14 @@ class SparkReads:
             if not report.get("ok"):
                 outcome.error = report.get("error") or process_error("SparkJobFailed", "failed")
                 continue
-            path = storage.partition_storage_path(
-                self.connector.pk, outcome.name, outcome.fingerprint, self.run.code_fingerprint
-            )
+            path = self.execution.storage_path(outcome)
             try:
                 item = self.stage(job.files.get(index, []), path, schema)
             except Exception as exc:
                 outcome.error = process_error("StorageError", f"Keeping its file failed: {exc!r}")
                 continue
             if item.written.rows != report.get("rows"):
+                item.temp.unlink(missing_ok=True)
                 outcome.error = process_error(
                     "SparkJobFailed",
                     f"Spark wrote {item.written.rows} rows for it, the reader gave "
@@ -273,14 +275,7 @@ class SparkReads:
                 )
                 continue
             staged.append((outcome, item))
-        try:
-            written = storage.publish_partitions([item for _, item in staged])
-        except Exception as exc:
-            for outcome, _ in staged:
-                outcome.error = process_error("StorageError", f"Writing failed: {exc!r}")
-            return
-        for (outcome, _), partition in zip(staged, written, strict=True):
-            outcome.written, outcome.ok = partition, True
+        self.execution.publish(staged)
 
     @staticmethod
     def stage(files: list[Path], path: str, schema: pa.Schema) -> storage.StagedPartition:

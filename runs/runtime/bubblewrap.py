@@ -20,9 +20,18 @@ from pathlib import Path
 PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 
 
-def bwrap_executable() -> str | None:
-    """Return the path of bwrap, None when it is not installed."""
-    return shutil.which("bwrap")
+def bwrap_choice(use_bwrap: bool | None, without: str) -> tuple[str | None, str]:
+    """Return (bwrap's path or None when not used, the isolation label).
+
+    `use_bwrap` None means "when installed"; `without` says what reduced isolation leaves open.
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap and use_bwrap is not False:
+        return bwrap, "bubblewrap"
+    reason = "bubblewrap disabled (use_bwrap=False)"
+    if not bwrap:
+        reason = "bubblewrap (bwrap) is not installed"
+    return None, f"reduced isolation: {reason}; {without}"
 
 
 def paths_under_tmp() -> list[str]:

@@ -52,7 +52,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from runs.runtime.sandbox import worker_paths_under_tmp
+from runs.runtime.bubblewrap import paths_under_tmp
 
 MAX_LOG_CHARS = 200_000  # the end of pip's output kept as the build log
 MANIFEST = "manifest.json"
@@ -517,7 +517,7 @@ class EnvironmentStore:
         """bubblewrap for pip: read-only root, private /tmp, hidden paths, one writable dir."""
         argv = [self._bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
         argv += ["--tmpfs", "/tmp"]
-        for path in worker_paths_under_tmp():
+        for path in paths_under_tmp():
             argv += ["--ro-bind", path, path]
         for path in self.hidden_paths:
             if os.path.isdir(path):

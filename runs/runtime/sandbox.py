@@ -29,8 +29,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from runs.runtime.bubblewrap import PROJECT_ROOT, bwrap_filesystem, bwrap_namespaces
-from runs.runtime.bubblewrap import paths_under_tmp as worker_paths_under_tmp  # noqa: F401
+from runs.runtime.bubblewrap import PROJECT_ROOT, bwrap_choice, bwrap_filesystem, bwrap_namespaces
 from runs.runtime.framing import FrameError, decode_message, encode_message
 from runs.runtime.supervisor import MAX_RESULT_BYTES, cancelled_error, process_error
 from runs.runtime.types import SandboxRequest, SandboxResult
@@ -264,23 +263,12 @@ class Sandbox:
     ) -> None:
         self.hidden_paths = [os.path.abspath(path) for path in hidden_paths]
         self.python_paths = [os.path.abspath(path) for path in python_paths]
-        bwrap = shutil.which("bwrap")
-        if use_bwrap is None:
-            use_bwrap = bwrap is not None
-        self.use_bwrap = bool(use_bwrap and bwrap)
-        self._bwrap = bwrap
-        if self.use_bwrap:
-            self.isolation = "bubblewrap"
-        else:
-            reason = (
-                "bubblewrap disabled (use_bwrap=False)"
-                if bwrap
-                else "bubblewrap (bwrap) is not installed"
-            )
-            self.isolation = (
-                f"reduced isolation: {reason}; the filesystem is not read-only and /tmp is "
-                "shared (hidden paths, rlimits and namespaces still apply)"
-            )
+        self._bwrap, self.isolation = bwrap_choice(
+            use_bwrap,
+            "the filesystem is not read-only and /tmp is shared (hidden paths, rlimits and "
+            "namespaces still apply)",
+        )
+        self.use_bwrap = self._bwrap is not None
         self._lock = threading.Lock()
         self._worker: _Worker | None = None
         _live_sandboxes.add(self)

@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from runs.runtime.bubblewrap import (
-    bwrap_executable,
+    bwrap_choice,
     bwrap_filesystem,
     bwrap_namespaces,
 )
@@ -154,21 +154,12 @@ class LocalSparkServer:
         self.conf_dir = self.directory / "conf"
         self.work_dir = self.directory / "tmp"  # spark.local.dir and the working directory
         self.warehouse_dir = self.directory / "warehouse"
-        bwrap = bwrap_executable()
-        self._bwrap = bwrap
-        self.use_bwrap = bool(bwrap) if use_bwrap is None else bool(use_bwrap and bwrap)
-        if self.use_bwrap:
-            self.isolation = "bubblewrap"
-        else:
-            reason = (
-                "bubblewrap disabled (use_bwrap=False)"
-                if bwrap
-                else "bubblewrap (bwrap) is not installed"
-            )
-            self.isolation = (
-                f"reduced isolation: {reason}; Python code the Spark server runs (UDFs, "
-                "mapInPandas, data sources) can read every file this process can"
-            )
+        self._bwrap, self.isolation = bwrap_choice(
+            use_bwrap,
+            "Python code the Spark server runs (UDFs, mapInPandas, data sources) can read every "
+            "file this process can",
+        )
+        self.use_bwrap = self._bwrap is not None
         self.token = ""
         self.port: int | None = None
         self.pid: int | None = None  # the launcher's: the server's process group
