@@ -9,7 +9,7 @@ PORT ?= 8000
 .PHONY: run test lint format assets system-packages clean
 
 # The venv is rebuilt only when the pinned requirements change (pyspark takes a minute to build).
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt runs/runtime/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt

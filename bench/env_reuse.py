@@ -55,7 +55,7 @@ def main() -> None:
     try:
         run(args)
     finally:
-        from runs.runtime.pool import environment_sandboxes
+        from connector_engine.sandbox.registry import environment_sandboxes
 
         environment_sandboxes.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
 
     from connections import services
     from connections.models import Environment
-    from runs.runtime.pool import environment_sandboxes
+    from connector_engine.sandbox.registry import environment_sandboxes
     from runs.services import preview_run
     from tests.environments.helpers import upload_wheel
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runs.runtime import Limits, Sandbox, SandboxRequest, run_action
+from connector_engine.protocol import Limits, SandboxRequest
+from connector_engine.sandbox import Sandbox, run_action
 
 CONNECTOR = """
 import pandas as pd

@@ -25,9 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runs.runtime import Sandbox, SandboxRequest, run_action  # noqa: E402
-from runs.runtime.spark_server import LocalSparkServer  # noqa: E402
-from runs.runtime.spark_sessions import SessionPool  # noqa: E402
+from connector_engine.protocol import SandboxRequest  # noqa: E402
+from connector_engine.sandbox import Sandbox, run_action  # noqa: E402
+from connector_engine.spark.server import LocalSparkServer  # noqa: E402
+from connector_engine.spark.sessions import SessionPool  # noqa: E402
 
 CODE = (ROOT / "connections" / "examples" / "languages_spark.py").read_text()
 LEAF = {"name": "1990s", "fingerprint": "x"}

@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from connections import crypto
-from runs.runtime.environments import parse_requirements
+from connector_engine.environments.store import parse_requirements
 
 
 def validate_requirements(value: str) -> None:
@@ -229,9 +229,9 @@ class EnvironmentStatus(models.TextChoices):
 class Environment(models.Model):
     """A package environment: the record of one pip-built directory under ENVIRONMENTS_DIR.
 
-    The directory is the truth about whether it is usable (runs.runtime.environments); this row
-    is what pages show and what pruning reads (last_used_at). Environments are shared by every
-    connector whose requirement set hashes to the same key.
+    The directory is the truth about whether it is usable (connector_engine.environments);
+    this row is what pages show and what pruning reads (last_used_at). Environments are shared
+    by every connector whose requirement set hashes to the same key.
     """
 
     key = models.CharField(max_length=64, unique=True)

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from connections.models import CodeVersion, Connection, Connector, Environment, PackageFile
-from runs.runtime.environments import (
+from connector_engine.environments.store import (
     EnvironmentSpec,
     PackageFileRef,
     RequirementsError,

@@ -33,7 +33,7 @@ from connections.models import (
     PackageFile,
 )
 from connections.selectors import connector_environment_spec
-from runs.runtime.environments import (
+from connector_engine.environments.store import (
     BuildOutcome,
     EnvironmentSpec,
     EnvironmentStore,
@@ -42,7 +42,7 @@ from runs.runtime.environments import (
     package_file_problem,
     python_tag,
 )
-from runs.runtime.pool import environment_sandboxes
+from connector_engine.sandbox.registry import environment_sandboxes
 
 
 def unique_slug(model: type[models.Model], name: str, *, exclude_pk: int | None = None) -> str:

@@ -28,7 +28,7 @@ from connections.selectors import (
     version_for_connector,
 )
 from connections.templates_gallery import STARTERS, STARTERS_BY_KEY
-from runs.runtime.contract import check_code
+from connector_engine.contract import check_code
 from runs.selectors import recent_runs_for_user
 
 

@@ -70,12 +70,11 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+import connector_engine as engine
 from connections.models import Connector
 from connections.services import connector_environment_ensure
-from runs import runtime, services, storage
-from runs.models import JobAction, JobStatus, Partition, PartitionJob, Run, RunStatus
-from runs.runtime.environments import ReadyEnvironment
-from runs.runtime.planner import (
+from connector_engine.environments.store import ReadyEnvironment
+from connector_engine.ingest.planner import (
     CommittedState,
     ListedLeaf,
     PartitionPlan,
@@ -83,7 +82,9 @@ from runs.runtime.planner import (
     leaves_from_listing,
     partition_plan,
 )
-from runs.runtime.supervisor import MAX_RESULT_BYTES, process_error
+from connector_engine.sandbox.supervisor import MAX_RESULT_BYTES, process_error
+from runs import services, storage
+from runs.models import JobAction, JobStatus, Partition, PartitionJob, Run, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -117,10 +118,10 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def ingest_limits() -> runtime.Limits:
+def ingest_limits() -> engine.Limits:
     """The sandbox limits of one partition read."""
     timeout = settings.INGEST_TIMEOUT_S
-    return runtime.Limits(
+    return engine.Limits(
         timeout_s=timeout,
         cpu_s=max(60, int(timeout) + 1),
         memory_mb=settings.SANDBOX_MEMORY_MB,
@@ -129,7 +130,7 @@ def ingest_limits() -> runtime.Limits:
     )
 
 
-def listing_limits() -> runtime.Limits:
+def listing_limits() -> engine.Limits:
     """The sandbox limits of an ingest's listing: every leaf, up to INGEST_MAX_OBJECTS."""
     timeout = settings.INGEST_LIST_TIMEOUT_S
     return replace(ingest_limits(), timeout_s=timeout, cpu_s=max(60, int(timeout) + 1))
@@ -139,14 +140,14 @@ def connector_request(
     connector: Connector,
     action: str,
     *,
-    limits: runtime.Limits,
+    limits: engine.Limits,
     object: dict[str, Any] | None = None,
     objects: list[dict[str, Any]] | None = None,
     full_table: bool = False,
     credentials: str | None = None,
-) -> runtime.SandboxRequest:
+) -> engine.SandboxRequest:
     """Build a sandbox request for a saved connector's code."""
-    return runtime.SandboxRequest(
+    return engine.SandboxRequest(
         action=action,
         code=connector.code,
         library_code=connector.connection.library_code,
@@ -218,7 +219,7 @@ def list_leaves(
     credentials: str | None = None,
     environment: ReadyEnvironment | None = None,
 ) -> ListingOutcome:
-    """List every leaf of a connector in the sandbox (validated by runs.runtime.listing)."""
+    """List every leaf of a connector in the sandbox (validated by the child's listing)."""
     request = connector_request(connector, "list", limits=listing_limits(), credentials=credentials)
     result = services.execute(request, cancel=cancel, environment=environment)
     listed = result.result if isinstance(result.result, dict) else {}
@@ -625,7 +626,7 @@ class IngestExecution:
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
         return BatchOutcome([outcome], "", result.duration_ms / 1000, len(result.table or b""))
 
-    def _sandbox_read(self, **leaves: Any) -> runtime.SandboxResult:
+    def _sandbox_read(self, **leaves: Any) -> engine.SandboxResult:
         """Read one leaf (`object`) or a batch (`objects`) in the sandbox, in a read slot."""
         request = connector_request(
             self.connector,

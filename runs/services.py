@@ -20,9 +20,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+import connector_engine as engine
 from connections.models import CodeVersion, Connector, code_fingerprint
 from connections.services import connector_environment_ensure
-from runs import runtime, spark, storage
+from connector_engine.environments.store import ReadyEnvironment
+from connector_engine.sandbox.registry import EnvironmentNotVisible, environment_sandboxes
+from connector_engine.sandbox.supervisor import process_error
+from connector_engine.spark.server import SparkServerError
+from connector_engine.spark.sessions import SessionPoolBusy
+from runs import spark, storage
 from runs.models import (
     WRITING_RUNS,
     JobStatus,
@@ -32,11 +38,6 @@ from runs.models import (
     RunKind,
     RunStatus,
 )
-from runs.runtime.environments import ReadyEnvironment
-from runs.runtime.pool import EnvironmentNotVisible, environment_sandboxes
-from runs.runtime.spark_server import SparkServerError
-from runs.runtime.spark_sessions import SessionPoolBusy
-from runs.runtime.supervisor import process_error
 
 if TYPE_CHECKING:
     from runs.ingest import IngestPlan
@@ -73,16 +74,16 @@ def _ensure_sandbox_configured() -> None:
     global _configured
     with _sandbox_configured:
         if not _configured:
-            runtime.configure_default_sandbox(hidden_paths=sandbox_hidden_paths())
+            engine.configure_default_sandbox(hidden_paths=sandbox_hidden_paths())
             environment_sandboxes.configure(
                 hidden_paths=sandbox_hidden_paths(), idle_s=settings.ENVIRONMENT_WORKER_IDLE_S
             )
             _configured = True
 
 
-def preview_limits(**overrides: Any) -> runtime.Limits:
+def preview_limits(**overrides: Any) -> engine.Limits:
     """The sandbox limits for a preview, from settings, with per-request overrides."""
-    limits = runtime.Limits(
+    limits = engine.Limits(
         timeout_s=settings.PREVIEW_TIMEOUT_S,
         memory_mb=settings.SANDBOX_MEMORY_MB,
         row_limit=settings.PREVIEW_ROW_LIMIT,
@@ -92,11 +93,11 @@ def preview_limits(**overrides: Any) -> runtime.Limits:
 
 
 def execute(
-    request: runtime.SandboxRequest,
+    request: engine.SandboxRequest,
     *,
     cancel: threading.Event | None = None,
     environment: ReadyEnvironment | None = None,
-) -> runtime.SandboxResult:
+) -> engine.SandboxResult:
     """Run one request in the sandbox (never in this process); `cancel` kills it when set.
 
     With `environment` (from connections.services.connector_environment_ensure), the request
@@ -129,27 +130,27 @@ def execute(
     except (SparkServerError, SessionPoolBusy) as exc:
         kind = "SparkUnavailable" if isinstance(exc, SparkServerError) else "SparkBusy"
         error = process_error(kind, str(exc))
-        return runtime.SandboxResult(ok=False, action=request.action, error=error)
+        return engine.SandboxResult(ok=False, action=request.action, error=error)
 
 
 def _execute_sandboxed(
-    request: runtime.SandboxRequest,
+    request: engine.SandboxRequest,
     *,
     cancel: threading.Event | None,
     environment: ReadyEnvironment | None,
-) -> runtime.SandboxResult:
+) -> engine.SandboxResult:
     """Run one request in the base sandbox or in its package environment's."""
     if environment is None:
-        return runtime.run_action(request, cancel=cancel)
+        return engine.run_action(request, cancel=cancel)
     try:
         with environment_sandboxes.lease(environment) as sandbox:
-            return runtime.run_action(request, sandbox=sandbox, cancel=cancel)
+            return engine.run_action(request, sandbox=sandbox, cancel=cancel)
     except EnvironmentNotVisible as exc:
         error = process_error("EnvironmentError", str(exc))
-        return runtime.SandboxResult(ok=False, action=request.action, error=error)
+        return engine.SandboxResult(ok=False, action=request.action, error=error)
 
 
-def _error_type(result: runtime.SandboxResult) -> str:
+def _error_type(result: engine.SandboxResult) -> str:
     return (result.error or {}).get("type") or ""
 
 
@@ -190,7 +191,7 @@ def preview_run(
             "unsaved_code": code != connector.code,
         },
     )
-    request = runtime.SandboxRequest(
+    request = engine.SandboxRequest(
         action=action,
         code=code,
         library_code=connector.connection.library_code,
@@ -207,12 +208,12 @@ def preview_run(
     else:
         error = process_error("EnvironmentError", environment.error)
         error["traceback"] = environment.log[-20_000:]
-        result = runtime.SandboxResult(ok=False, action=action, error=error)
+        result = engine.SandboxResult(ok=False, action=action, error=error)
     run_record_result(run=run, result=result)
     return run
 
 
-def run_record_result(*, run: Run, result: runtime.SandboxResult) -> None:
+def run_record_result(*, run: Run, result: engine.SandboxResult) -> None:
     """Store what the sandbox returned on the run and finish it."""
     error = result.error or {}
     run.status = (

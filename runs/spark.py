@@ -1,7 +1,7 @@
 """Which Spark the app uses: SPARK_REMOTE when set, else the local Connect server under SPARK_DIR.
 
 The local server is started by the first request that needs Spark (never at start-up), shared by
-every process of this installation (web, worker: runs.runtime.spark_server), and stopped when the
+every process of this installation (web, worker: connector_engine.spark), and stopped when the
 process that started it exits. It runs under bubblewrap where available: it sees none of DATA_DIR
 but its own working directories, ENVIRONMENTS_DIR (read-only) and SPARK_STAGING_DIR (writable).
 
@@ -22,8 +22,8 @@ from typing import Any
 
 from django.conf import settings
 
-from runs.runtime.spark_server import LocalSparkServer
-from runs.runtime.spark_sessions import SessionLease, SessionPool
+from connector_engine.spark.server import LocalSparkServer
+from connector_engine.spark.sessions import SessionLease, SessionPool
 
 _lock = threading.Lock()
 _server: LocalSparkServer | None = None

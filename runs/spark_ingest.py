@@ -2,7 +2,7 @@
 
 runs.ingest calls `SparkReads(execution).read(reads)` instead of its sandbox batches when the
 run's engine is "spark". The connector is wrapped as a Spark Python Data Source
-(runs.runtime.spark_source): one Spark partition per planned object; Spark's Python workers call
+(connector_engine.spark.source): one Spark partition per planned object; Spark's Python workers call
 the reader and yield Arrow batches; Spark writes Parquet, partitioned by object, to a staging
 directory; each object's file is then moved into runs.storage's layout and committed by
 runs.ingest exactly as a sandbox read is (same Partition rows, same crash guarantees).
@@ -43,11 +43,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from django.conf import settings
 
+from connector_engine.child.actions import SPARK_JVM_STACKTRACE, spark_session_class
+from connector_engine.ingest.planner import PlannedRead
+from connector_engine.masking import Masker, remote_secrets
+from connector_engine.sandbox.supervisor import process_error
 from runs import services, spark, storage
-from runs.runtime.actions import SPARK_JVM_STACKTRACE, spark_session_class
-from runs.runtime.masking import Masker, remote_secrets
-from runs.runtime.planner import PlannedRead
-from runs.runtime.supervisor import process_error
 
 if TYPE_CHECKING:
     from runs.ingest import BatchOutcome, IngestExecution
@@ -173,7 +173,7 @@ class SparkReads:
 
     def run_job(self, remote: str, objects: list[dict[str, Any]], schema: pa.Schema) -> JobResult:
         """Run the Spark job; return what it left in the staging directory."""
-        from runs.runtime.spark_source import (
+        from connector_engine.spark.source import (
             PARTITION_COLUMN,
             REPORT_COLUMN,
             data_source_class,
@@ -323,7 +323,7 @@ def spark_struct(schema: pa.Schema) -> Any:
     from pyspark.sql.pandas.types import from_arrow_schema
     from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-    from runs.runtime.spark_source import PARTITION_COLUMN, REPORT_COLUMN
+    from connector_engine.spark.source import PARTITION_COLUMN, REPORT_COLUMN
 
     data = from_arrow_schema(schema, prefer_timestamp_ntz=True)
     return StructType(

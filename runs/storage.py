@@ -41,7 +41,7 @@ import pyarrow.ipc
 import pyarrow.parquet as pq
 from django.conf import settings
 
-from runs.runtime.tabular import json_rows, table_columns
+from connector_engine.tabular import json_rows, table_columns
 
 PARQUET_SUFFIX = ".parquet"
 TEMP_SUFFIX = ".tmp"

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from django.contrib.auth.models import Group
 
+from connector_engine.spark.server import LocalSparkServer
 from runs import spark
-from runs.runtime.spark_server import LocalSparkServer
 from tests.factories import UserFactory, make_connection, make_connector
 from tests.runs.ingest_helpers import FakeSource
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connections import services
-from runs.runtime.pool import environment_sandboxes
+from connector_engine.sandbox.registry import environment_sandboxes
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from connections import services
 from connections.models import Environment, EnvironmentStatus
+from connector_engine.environments.store import EnvironmentStore
+from connector_engine.sandbox.registry import environment_sandboxes
 from runs.models import RunStatus
-from runs.runtime.environments import EnvironmentStore
-from runs.runtime.pool import environment_sandboxes
 from runs.services import preview_run
 from tests.environments.helpers import IMPORTING_CODE, upload_wheel
 from tests.factories import make_connection, make_connector

@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from runs.runtime import SandboxRequest, run_action
-from runs.runtime.environments import EnvironmentStore, PackageFileRef, environment_spec
-from runs.runtime.pool import EnvironmentNotVisible, EnvironmentSandboxes
+from connector_engine.environments.store import EnvironmentStore, PackageFileRef, environment_spec
+from connector_engine.protocol import SandboxRequest
+from connector_engine.sandbox import run_action
+from connector_engine.sandbox.registry import EnvironmentNotVisible, EnvironmentSandboxes
 from tests.environments.helpers import wheel_bytes, wheel_name
 
 PROBE = """

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from connections import services
 from connections.forms import ConnectionForm, ConnectorCodeForm
-from runs.runtime.environments import environment_spec, parse_requirements
+from connector_engine.environments.store import environment_spec, parse_requirements
 
 pytestmark = pytest.mark.django_db
 

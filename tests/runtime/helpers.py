@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from runs.runtime.actions import ActionOutcome, execute
-from runs.runtime.types import Limits, SandboxRequest
+from connector_engine.child.actions import ActionOutcome, execute
+from connector_engine.protocol import Limits, SandboxRequest
 
 
 def run(action: str, code: str, **fields: Any) -> ActionOutcome:

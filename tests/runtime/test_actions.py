@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from runs.runtime.actions import execute
-from runs.runtime.tabular import json_rows
-from runs.runtime.types import Limits, SandboxRequest
+from connector_engine.child.actions import execute
+from connector_engine.protocol import Limits, SandboxRequest
+from connector_engine.tabular import json_rows
 from tests.runtime.helpers import run
 
 LIBRARY = """

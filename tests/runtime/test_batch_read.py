@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pytest
 
-from runs.runtime import Limits, Sandbox, SandboxRequest, SandboxResult, run_action
-from runs.runtime.actions import execute
+from connector_engine.child.actions import execute
+from connector_engine.protocol import Limits, SandboxRequest, SandboxResult
+from connector_engine.sandbox import Sandbox, run_action
 
 READER = """
 import os

@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from runs.runtime import Limits, Sandbox, SandboxRequest, run_action
+from connector_engine.protocol import Limits, SandboxRequest
+from connector_engine.sandbox import Sandbox, run_action
 from tests.processes import processes_with_argument, wait_for
 
 SLOW_READER = """

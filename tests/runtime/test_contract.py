@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from runs.runtime.contract import ERROR, WARNING, Problem, check_code, check_library
+from connector_engine.contract import ERROR, WARNING, Problem, check_code, check_library
 
 
 def problems(code: str, interface: str = "pandas") -> list[Problem]:

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from runs.runtime import Limits, Sandbox, SandboxRequest, run_action
+from connector_engine.protocol import Limits, SandboxRequest
+from connector_engine.sandbox import Sandbox, run_action
 from tests.runtime.test_sandbox import (
     SECRET_ENV_NAME,
     SECRET_ENV_VALUE,

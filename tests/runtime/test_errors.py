@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import textwrap
 
-from runs.runtime.errors import (
+from connector_engine.child.errors import (
     CONNECTOR_FILENAME,
     compile_user_code,
     error_message,
     user_error,
 )
-from runs.runtime.values import safe_repr
+from connector_engine.values import safe_repr
 from tests.runtime.helpers import run, with_reader
 
 
@@ -111,7 +111,7 @@ def test_sys_exit_in_a_reader():
 
 
 def test_memory_error_in_user_code_mentions_request_limit():
-    from runs.runtime.types import Limits
+    from connector_engine.protocol import Limits
 
     code = """
     def list_objects(context, metadata):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from runs.runtime.listing import (
+from connector_engine.child.listing import (
     ObjectValidator,
     expand_prefix,
     first_leaf,
@@ -14,7 +14,7 @@ from runs.runtime.listing import (
     validate_item,
     validate_items,
 )
-from runs.runtime.types import Limits
+from connector_engine.protocol import Limits
 from tests.runtime.helpers import run, with_reader
 
 

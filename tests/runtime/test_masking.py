@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from runs.runtime.masking import MASK, Masker, secrets_of
+from connector_engine.masking import MASK, Masker, secrets_of
 
 
 def test_json_string_leaves_of_four_or_more_characters_are_secrets() -> None:

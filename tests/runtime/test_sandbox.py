@@ -14,8 +14,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from runs.runtime import Limits, Sandbox, SandboxRequest, SandboxResult, run_action
-from runs.runtime.sandbox import PROJECT_ROOT
+from connector_engine import IMPORT_ROOT
+from connector_engine.protocol import Limits, SandboxRequest, SandboxResult
+from connector_engine.sandbox import Sandbox, run_action
 
 HAS_BWRAP = shutil.which("bwrap") is not None
 WORKER_NAMES = {"bwrap", "cs-worker"}  # the long-lived processes that may stay between requests
@@ -85,7 +86,7 @@ def sandbox_processes(table: dict[int, tuple[int, str, str]]) -> list[int]:
         pid
         for pid, (ppid, comm, cmdline) in table.items()
         if ppid == os.getpid()
-        and (comm == "bwrap" or "runs.runtime.worker" in cmdline)
+        and (comm == "bwrap" or "connector_engine.sandbox.worker" in cmdline)
         and "start-connect-server.sh" not in cmdline
     ]
     return roots + [pid for root in roots for pid in descendants(root, table)]
@@ -311,7 +312,7 @@ def read_pandas_dataframe(context, metadata):
 
 @pytest.mark.skipif(not HAS_BWRAP, reason="bubblewrap is not installed")
 def test_connector_cannot_write_outside_tmp_under_bwrap() -> None:
-    target = Path(PROJECT_ROOT, ".sandbox-write-probe")
+    target = Path(IMPORT_ROOT, ".sandbox-write-probe")
     code = f"""
 import pandas as pd
 

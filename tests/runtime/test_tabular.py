@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import types as st
 
-from runs.runtime.errors import ConnectorError
-from runs.runtime.tabular import (
+from connector_engine.child.errors import ConnectorError
+from connector_engine.tabular import (
     canonical_type,
     dataframe_to_table,
     iter_chunks,
@@ -306,7 +306,7 @@ def test_json_float_rules():
 def test_it_profiles_columns():
     import pyarrow as pa
 
-    from runs.runtime.tabular import column_profile
+    from connector_engine.tabular import column_profile
 
     table = pa.table(
         {

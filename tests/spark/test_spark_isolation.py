@@ -12,9 +12,9 @@ import pytest
 from django.conf import settings
 from django.db import connection as db_connection
 
+from connector_engine.spark.server import LocalSparkServer
 from runs import spark
 from runs.models import RunStatus
-from runs.runtime.spark_server import LocalSparkServer
 from runs.services import preview_run
 from tests.factories import make_connector
 

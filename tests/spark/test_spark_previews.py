@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from connections.models import Connector
+from connector_engine.spark.server import LocalSparkServer
 from runs import spark
 from runs.models import RunStatus
-from runs.runtime.spark_server import LocalSparkServer
 from runs.services import preview_run
 from tests.factories import make_connector
 from tests.processes import processes_with_argument, wait_for

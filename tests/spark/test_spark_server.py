@@ -12,17 +12,17 @@ import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from connections.models import Connector
-from runs import spark
-from runs.models import RunStatus
-from runs.runtime.bubblewrap import PROJECT_ROOT
-from runs.runtime.spark_server import (
+from connector_engine.spark.server import (
     LocalSparkServer,
     _pid_alive,
     _process_tree,
     port_accepts,
 )
+from runs import spark
+from runs.models import RunStatus
 from runs.services import preview_run
 from tests.processes import wait_for
 
@@ -65,7 +65,7 @@ def test_it_restarts_the_server_when_it_was_killed(spark_server, examples):
 
 SHARED_SERVER = """
 import json, sys
-from runs.runtime.spark_server import LocalSparkServer
+from connector_engine.spark.server import LocalSparkServer
 server = LocalSparkServer(sys.argv[1])
 url = server.remote()
 print(json.dumps({"url": url, "starts": server.starts, "owned": server.owned}), flush=True)
@@ -77,8 +77,8 @@ server.stop_if_owned()  # what runs.spark does at exit
 def start_process(directory: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", SHARED_SERVER, str(directory)],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "PYTHONPATH": PROJECT_ROOT},
+        cwd=settings.BASE_DIR,
+        env=dict(os.environ),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from runs import runtime, services, spark
+import connector_engine as engine
+from connector_engine.spark.server import LocalSparkServer, _cmdline, _process_tree
+from connector_engine.spark.sessions import url_with_session
+from runs import services, spark
 from runs.models import RunStatus
-from runs.runtime.spark_server import LocalSparkServer, _cmdline, _process_tree
-from runs.runtime.spark_sessions import url_with_session
 from runs.services import preview_run
 from tests.factories import make_connector
 
@@ -73,8 +74,8 @@ def session_ids(logs: str) -> list[str]:
     return re.findall(r"session ([0-9a-f-]{36})", logs)
 
 
-def udf_request(pause_s: float = 0.0, spark_remote: str | None = None) -> runtime.SandboxRequest:
-    return runtime.SandboxRequest(
+def udf_request(pause_s: float = 0.0, spark_remote: str | None = None) -> engine.SandboxRequest:
+    return engine.SandboxRequest(
         action="read",
         code=UDF_READER.replace("PAUSE", repr(pause_s)),
         interface="spark",

@@ -16,11 +16,11 @@ import pytest
 from django.conf import settings
 
 from connections.models import Connector
+from connector_engine.masking import MASK
+from connector_engine.sandbox.registry import environment_sandboxes
+from connector_engine.spark.server import LocalSparkServer
 from runs import services, spark, storage
 from runs.models import JobStatus, Partition, PartitionJob, RunStatus
-from runs.runtime.masking import MASK
-from runs.runtime.pool import environment_sandboxes
-from runs.runtime.spark_server import LocalSparkServer
 from tests.environments.helpers import IMPORTING_CODE, upload_wheel
 from tests.factories import make_connector
 from tests.processes import processes_with_argument

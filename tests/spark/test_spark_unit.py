@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runs.runtime.masking import Masker, remote_secrets
-from runs.runtime.spark_server import LocalSparkServer
+from connector_engine.masking import Masker, remote_secrets
+from connector_engine.spark.server import LocalSparkServer
 from runs.spark import needs_spark
 
 URL = "sc://localhost:41234/;token=abcDEF123"

@@ -8,9 +8,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+import connector_engine as engine
 from connections.models import Connector
-from runs import runtime, services
-from runs.runtime.types import ACTIONS, INTERFACES, PARSERS
+from connector_engine.protocol import ACTIONS, INTERFACES, PARSERS
+from runs import services
 
 # Exit statuses: the preview worked / the user's code failed / bad usage.
 EXIT_OK, EXIT_CODE_FAILED, EXIT_USAGE = 0, 1, 2
@@ -107,7 +108,7 @@ class Command(BaseCommand):
         interface = options["interface"] or "pandas"
         if interface == "bytes" and not options["parser"]:
             raise usage_error("--interface bytes needs --parser (csv, jsonl, parquet or lines)")
-        request = runtime.SandboxRequest(
+        request = engine.SandboxRequest(
             action=options["action"],
             code=read_text(options["file"], "connector file"),
             library_code=read_text(options["library_file"], "library file"),

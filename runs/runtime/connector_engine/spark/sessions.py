@@ -15,7 +15,7 @@ Decisions:
   child and `interrupt_session` alike, lands in the same session.
 - A leased session is never released by its client (a released id is closed for good: the
   server answers INVALID_HANDLE.SESSION_CLOSED). The child resets what another run could have
-  left before user code gets the session (runs.runtime.actions.reset_pooled_session). When the
+  left before user code gets the session (`reset_pooled_session` in the child). When the
   server reports the session closed or expired anyway, `rotate()` gives the slot a new uuid.
 - After a sandboxed client was killed (timeout, cancel, limits), the server would go on running
   its query: `interrupt_then_release()` interrupts everything the leased session runs, from a

@@ -8,7 +8,7 @@ given by SPARK_REMOTE.
 
 Decisions:
 - One Spark partition (task) per planned object, in plan order. `read` loads the connector and
-  reads its object exactly as the sandbox does (runs.runtime.actions: the same contract checks,
+  reads its object exactly as the sandbox does (connector_engine.child: the same contract checks,
   the same conversion to Arrow, the same parsers), then masks the credentials in string columns
   as the sandbox's supervisor does; a partition therefore holds the rows the normal path writes.
 - One schema for the whole job (Spark needs it before reading): the trusted side passes it (in
@@ -49,6 +49,8 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
+
+from connector_engine import IMPORT_ROOT
 
 PARTITION_COLUMN = "__cs_partition"
 REPORT_COLUMN = "__cs_report"
@@ -129,10 +131,10 @@ def read_partition(payload: dict[str, Any], index: int) -> Iterator[pa.RecordBat
 def read_object(
     payload: dict[str, Any], index: int, schema: pa.Schema
 ) -> tuple[dict[str, Any], pa.Table | None]:
-    """Read one object through runs.runtime.actions; return (masked report, table or None)."""
-    from runs.runtime import actions
-    from runs.runtime.masking import Masker
-    from runs.runtime.types import SandboxRequest
+    """Read one object as the sandbox child does; return (masked report, table or None)."""
+    from connector_engine.child import actions
+    from connector_engine.masking import Masker
+    from connector_engine.protocol import SandboxRequest
 
     for path in reversed(payload.get("python_paths") or []):
         if os.path.isdir(path) and path not in sys.path:
@@ -262,24 +264,24 @@ class CappedOutput(io.TextIOBase):
 
 
 def runtime_zip(directory: str | os.PathLike[str]) -> Path:
-    """Return a zip of this runtime package (runs/runtime/*.py) for Spark's Python workers.
+    """Return a zip of the engine package, as it is, for Spark's Python workers.
 
-    Its name carries a hash of the sources, so a changed runtime gets a new file and a Spark
+    Its name carries a hash of the sources, so a changed engine gets a new file and a Spark
     session never mixes two versions. Written once per version, atomically.
     """
-    package = Path(__file__).resolve().parent
-    sources = sorted(package.glob("*.py"))
+    root = Path(IMPORT_ROOT)
+    sources = sorted((root / "connector_engine").rglob("*.py"))
     digest = hashlib.sha256()
     for source in sources:
-        digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
-    target = Path(directory) / f"connector_studio_runtime_{digest.hexdigest()[:16]}.zip"
+        name = source.relative_to(root).as_posix()
+        digest.update(name.encode() + b"\0" + source.read_bytes() + b"\0")
+    target = Path(directory) / f"connector_engine_{digest.hexdigest()[:16]}.zip"
     if target.exists():
         return target
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("runs/__init__.py", "")
         for source in sources:
-            archive.write(source, f"runs/runtime/{source.name}")
+            archive.write(source, source.relative_to(root).as_posix())
     os.replace(temp, target)
     return target

@@ -34,7 +34,7 @@ Decisions:
 - Health: the launcher process is alive and the port accepts connections; otherwise the whole
   process group is killed (a pid from the state file only when a Spark Connect server runs under
   it) and a new server is started by the next `remote()`. Spark Connect sessions leak Python
-  worker daemons (SPARK-54055; runs.runtime.spark_sessions bounds how many sessions there are),
+  worker daemons (SPARK-54055; connector_engine.spark.sessions bounds how many sessions there are),
   so a server whose processes together use more than `max_memory_mb` of resident memory is
   restarted by the next `remote()` too (a query another client is running then fails).
 - The process tree is launcher (bwrap, or the script) -> ... -> JVM -> Python workers, all in
@@ -62,7 +62,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from runs.runtime.bubblewrap import (
+from connector_engine.system.bubblewrap import (
     bwrap_choice,
     bwrap_filesystem,
     bwrap_namespaces,

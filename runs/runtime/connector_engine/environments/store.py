@@ -52,7 +52,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from runs.runtime.bubblewrap import paths_under_tmp
+from connector_engine.system.bubblewrap import paths_under_tmp
 
 MAX_LOG_CHARS = 200_000  # the end of pip's output kept as the build log
 MANIFEST = "manifest.json"

@@ -24,7 +24,7 @@ Decisions:
   line (or at the reader's def when Spark failed while executing the plan). Without
   spark_remote, spark gives "NotAvailable". A killed child does not stop a query the server
   already runs (the caller interrupts a pooled session after a kill).
-- Pooled Spark sessions (a spark_remote with `session_id=`, see runs.runtime.spark_sessions) are
+- Pooled Spark sessions (a spark_remote with `session_id=`, see connector_engine.spark.sessions) are
   shared with earlier runs: before user code gets one, `reset_pooled_session` drops temporary
   views (local and global) and temporary functions, clears the cache and resets the runtime
   configuration (SQL `RESET`). Not reset: the current catalog and database, session variables,
@@ -48,8 +48,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from runs.runtime import contract, listing, tabular
-from runs.runtime.errors import (
+from connector_engine import contract, tabular
+from connector_engine.child import listing
+from connector_engine.child.errors import (
     CONNECTOR_FILENAME,
     LIBRARY_FILENAME,
     ConnectorError,
@@ -60,8 +61,7 @@ from runs.runtime.errors import (
     user_frames,
     user_traceback,
 )
-from runs.runtime.spark_sessions import session_id_of
-from runs.runtime.types import (
+from connector_engine.protocol import (
     ACTIONS,
     INTERFACES,
     LIBRARY_MODULE,
@@ -69,7 +69,8 @@ from runs.runtime.types import (
     READERS,
     SandboxRequest,
 )
-from runs.runtime.values import describe, json_safe, safe_repr, type_name
+from connector_engine.spark.sessions import session_id_of
+from connector_engine.values import describe, json_safe, safe_repr, type_name
 
 CONNECTOR_MODULE = "connector"
 SCHEMA_SAMPLE_ROWS = 1000

@@ -33,8 +33,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from runs.runtime.errors import ConnectorError
-from runs.runtime.values import describe, json_float, json_safe
+from connector_engine.child.errors import ConnectorError
+from connector_engine.values import describe, json_float, json_safe
 
 LINE_COLUMN = "line"
 

@@ -1,9 +1,9 @@
 """The warm sandbox worker: preload pandas/pyarrow once, then fork one supervisor per request.
 
-Started by `runs.runtime.sandbox.Sandbox` as `python -m runs.runtime.worker` with a cleared
-environment (under bubblewrap when available). It accepts connections on a listening Unix socket
-it inherited, forks a supervisor per connection (so requests run concurrently) and exits when the
-lifeline pipe from its client closes.
+Started by `Sandbox` (connector_engine.sandbox.client) as `python -m
+connector_engine.sandbox.worker` with a cleared environment (under bubblewrap when available). It
+accepts connections on a listening Unix socket it inherited, forks a supervisor per connection
+(so requests run concurrently) and exits when the lifeline pipe from its client closes.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import signal
 import socket
 import sys
 
-from runs.runtime import linux
-from runs.runtime.supervisor import serve_connection
+from connector_engine.sandbox.supervisor import serve_connection
+from connector_engine.system import linux
 
 
 def preload() -> None:
@@ -27,7 +27,8 @@ def preload() -> None:
     import pyarrow.compute as pc
     import pyarrow.ipc
 
-    from runs.runtime import actions, tabular  # noqa: F401
+    from connector_engine import tabular
+    from connector_engine.child import actions  # noqa: F401
 
     table = pa.Table.from_pandas(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), preserve_index=False)
     pc.replace_substring(table.column("b"), pattern="x", replacement="*")

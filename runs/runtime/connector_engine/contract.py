@@ -19,7 +19,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from runs.runtime.types import INFER_SCHEMA_PARAMETERS, INTERFACES, READER_PARAMETERS, READERS
+from connector_engine.protocol import (
+    INFER_SCHEMA_PARAMETERS,
+    INTERFACES,
+    READER_PARAMETERS,
+    READERS,
+)
 
 ERROR = "error"
 WARNING = "warning"

@@ -36,9 +36,9 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from runs.runtime.errors import ConnectorError
-from runs.runtime.types import Limits
-from runs.runtime.values import describe, flat_json_copy, json_safe, safe_repr, type_name
+from connector_engine.child.errors import ConnectorError
+from connector_engine.protocol import Limits
+from connector_engine.values import describe, flat_json_copy, json_safe, safe_repr, type_name
 
 # Problems kept in a listing; more are counted, not stored, so a bad listing stays small.
 MAX_STORED_PROBLEMS = 1000

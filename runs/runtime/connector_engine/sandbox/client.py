@@ -1,9 +1,10 @@
 """Run untrusted connector code: the client side of the warm, forking sandbox worker.
 
-`run_action(request)` sends the request to a long-lived worker process (`runs.runtime.worker`)
-that has pandas and pyarrow preloaded and forks a supervised, namespaced, rlimited child per
-request. The worker runs under bubblewrap when it is installed, so every fork inherits a read-only
-root, a private /tmp and the hidden paths. If the worker dies, the next request respawns it.
+`run_action(request)` sends the request to a long-lived worker process
+(`connector_engine.sandbox.worker`) that has pandas and pyarrow preloaded and forks a
+supervised, namespaced, rlimited child per request. The worker runs under bubblewrap when it is
+installed, so every fork inherits a read-only root, a private /tmp and the hidden paths. If the
+worker dies, the next request respawns it.
 
 Cancel: `run_action(request, cancel=event)` takes a threading.Event. While waiting for the reply
 the client checks it every CANCEL_POLL_S; once it is set, the client closes its connection and
@@ -29,10 +30,11 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from runs.runtime.bubblewrap import PROJECT_ROOT, bwrap_choice, bwrap_filesystem, bwrap_namespaces
-from runs.runtime.framing import FrameError, decode_message, encode_message
-from runs.runtime.supervisor import MAX_RESULT_BYTES, cancelled_error, process_error
-from runs.runtime.types import SandboxRequest, SandboxResult
+from connector_engine import IMPORT_ROOT
+from connector_engine.protocol import SandboxRequest, SandboxResult
+from connector_engine.sandbox.supervisor import MAX_RESULT_BYTES, cancelled_error, process_error
+from connector_engine.system.bubblewrap import bwrap_choice, bwrap_filesystem, bwrap_namespaces
+from connector_engine.system.framing import FrameError, decode_message, encode_message
 
 REPLY_MARGIN_S = 30.0  # how much longer than the request's timeout the client waits for a reply
 STOP_GRACE_S = 2.0
@@ -77,7 +79,7 @@ class _Worker:
                 *argv_prefix,
                 sys.executable,
                 "-m",
-                "runs.runtime.worker",
+                "connector_engine.sandbox.worker",
                 f"--listen-fd={listener.fileno()}",
                 f"--lifeline-fd={lifeline_r}",
                 f"--config={json.dumps(config)}",
@@ -217,7 +219,7 @@ def worker_environment() -> dict[str, str]:
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "HOME": "/tmp",
         "LANG": "C.UTF-8",
-        "PYTHONPATH": PROJECT_ROOT,
+        "PYTHONPATH": IMPORT_ROOT,
         "PYTHONDONTWRITEBYTECODE": "1",
         # Few malloc arenas: threads in user code otherwise reserve 64 MB of address space
         # each, which would count against the RLIMIT_AS memory budget.

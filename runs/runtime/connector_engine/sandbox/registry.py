@@ -4,7 +4,7 @@ Django-free. `environment_sandboxes.lease(ready)` returns the warm Sandbox whose
 environment's site-packages on sys.path (starting it on first use) and marks it in use until the
 `with` block ends. A reaper thread stops workers nobody has used for `idle_s` seconds and that no
 request is using; the next request starts a new one. Requests without packages use the default
-sandbox (`runs.runtime.sandbox.default_sandbox`), not this pool.
+sandbox (`connector_engine.sandbox.client.default_sandbox`), not this pool.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from runs.runtime.environments import ReadyEnvironment
-from runs.runtime.sandbox import Sandbox
+from connector_engine.environments.store import ReadyEnvironment
+from connector_engine.sandbox.client import Sandbox
 
 DEFAULT_IDLE_S = 300.0
 

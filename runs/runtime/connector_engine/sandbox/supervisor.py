@@ -26,16 +26,16 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from runs.runtime import linux
-from runs.runtime.framing import (
+from connector_engine.masking import Masker, remote_secrets
+from connector_engine.protocol import Limits, SandboxRequest, split_batch
+from connector_engine.system import linux
+from connector_engine.system.framing import (
     FrameError,
     decode_message,
     encode_message,
     read_until_eof,
     write_all,
 )
-from runs.runtime.masking import Masker, remote_secrets
-from runs.runtime.types import Limits, SandboxRequest, split_batch
 
 MAX_RESULT_BYTES = 256 * 1024 * 1024  # a result (envelope + Arrow table) larger than this fails
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # code + library + credentials + object, generously
@@ -205,7 +205,7 @@ def run_connector_process(request: SandboxRequest, log_w: int, result_w: int) ->
     """Become the connector's process: drop everything, run the action, write the result."""
     try:
         my_pid = prepare_connector_process(request.limits, log_w, result_w)
-        from runs.runtime import actions
+        from connector_engine.child import actions
 
         outcome = actions.execute(request)
         if os.getpid() != my_pid:
@@ -582,7 +582,7 @@ def finish_table(
         reply.update(ok=False, error=process_error("SandboxError", f"Unreadable table: {exc}"))
         return b""
     if isinstance(reply.get("result"), dict) and not request.full_table:
-        from runs.runtime.tabular import json_rows
+        from connector_engine.tabular import json_rows
 
         reply["result"]["rows"] = masker.value(json_rows(table))
     return table_to_ipc(table)

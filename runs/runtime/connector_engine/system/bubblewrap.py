@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+from connector_engine import IMPORT_ROOT
 
 
 def bwrap_choice(use_bwrap: bool | None, without: str) -> tuple[str | None, str]:
@@ -37,7 +37,7 @@ def bwrap_choice(use_bwrap: bool | None, without: str) -> tuple[str | None, str]
 def paths_under_tmp() -> list[str]:
     """The project and the interpreter, when they live under /tmp (a checkout in /tmp, say)."""
     paths = {
-        PROJECT_ROOT,
+        IMPORT_ROOT,
         sys.prefix,
         sys.base_prefix,
         os.path.dirname(os.path.realpath(sys.executable)),

@@ -1,0 +1,1 @@
+"""Code that runs inside the sandboxed connector process (and in Spark's Python workers)."""

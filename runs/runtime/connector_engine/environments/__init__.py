@@ -1,0 +1,1 @@
+"""Package environments: requirements, the pip-built store."""

@@ -1,0 +1,1 @@
+"""Ingest planning (what to read, skip, delete) and batching."""

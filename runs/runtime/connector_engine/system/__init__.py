@@ -1,0 +1,1 @@
+"""Operating-system plumbing: Linux calls, bubblewrap command lines, the wire format."""
