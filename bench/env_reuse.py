@@ -55,9 +55,9 @@ def main() -> None:
     try:
         run(args)
     finally:
-        from connector_engine.sandbox.registry import environment_sandboxes
+        from connectors_site import engine_config
 
-        environment_sandboxes.stop()
+        engine_config.sandboxes().stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
 
     from connections import services
     from connections.models import Environment
-    from connector_engine.sandbox.registry import environment_sandboxes
+    from connectors_site import engine_config
     from runs.services import preview_run
     from tests.environments.helpers import upload_wheel
 
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         resolved = services.connector_environment_ensure(connector=target)
         if resolved.ready is not None:
-            with environment_sandboxes.lease(resolved.ready):
+            with engine_config.sandboxes().lease(resolved.ready):
                 pass
         return (time.perf_counter() - started) * 1000
 

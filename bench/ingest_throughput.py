@@ -119,6 +119,7 @@ def run_benchmark(args: argparse.Namespace, data_dir: Path) -> None:
     from django.contrib.auth import get_user_model
 
     from connections import services as connection_services
+    from connectors_site import engine_config
     from runs import services
     from runs.models import RunStatus
 
@@ -152,15 +153,13 @@ def run_benchmark(args: argparse.Namespace, data_dir: Path) -> None:
 
     spark_s = None
     if args.spark:
-        from runs import spark
-
-        spark.spark_remote()  # start (and warm) the local server outside the timing
+        engine_config.spark_remote()  # start (and warm) the local server outside the timing
         scaled = connection_services.connector_create(
             connection=connection, name="Throughput on Spark", code=code
         )
         scaled_run, spark_s = ingest(scaled, "spark")
         assert scaled_run.rows_written == total_rows, scaled_run.rows_written
-        spark.stop_local_server()
+        engine_config.spark_server().stop_if_owned()
 
     cores = os.cpu_count()
     bare_rows, first_rows = total_rows / bare_s, total_rows / first_s

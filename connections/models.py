@@ -13,6 +13,8 @@ from django.db.models import Q
 
 from connections import crypto
 from connector_engine.environments.store import parse_requirements
+from connector_engine.protocol import Interface as EngineInterface
+from connector_engine.protocol import Parser as EngineParser
 
 
 def validate_requirements(value: str) -> None:
@@ -22,17 +24,12 @@ def validate_requirements(value: str) -> None:
         raise ValidationError(problems)
 
 
-class Interface(models.TextChoices):
-    PANDAS = "pandas", "pandas DataFrame"
-    SPARK = "spark", "Spark DataFrame"
-    BYTES = "bytes", "bytes (parsed)"
-
-
-class Parser(models.TextChoices):
-    CSV = "csv", "CSV"
-    JSONL = "jsonl", "JSON lines"
-    PARQUET = "parquet", "Parquet"
-    LINES = "lines", "raw lines"
+Interface = models.TextChoices(
+    "Interface", [(item.name, (item.value, item.label)) for item in EngineInterface]
+)
+Parser = models.TextChoices(
+    "Parser", [(item.name, (item.value, item.label)) for item in EngineParser]
+)
 
 
 class ConnectionQuerySet(models.QuerySet):

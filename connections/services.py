@@ -42,7 +42,7 @@ from connector_engine.environments.store import (
     package_file_problem,
     python_tag,
 )
-from connector_engine.sandbox.registry import environment_sandboxes
+from connectors_site import engine_config
 
 
 def unique_slug(model: type[models.Model], name: str, *, exclude_pk: int | None = None) -> str:
@@ -303,18 +303,6 @@ _last_used_written: dict[str, float] = {}
 _last_used_lock = threading.Lock()
 
 
-def environment_store() -> EnvironmentStore:
-    """The environments directory, with pip configured from settings."""
-    from runs.services import sandbox_hidden_paths  # runs.services imports this module
-
-    return EnvironmentStore(
-        settings.ENVIRONMENTS_DIR,
-        pip_args=settings.ENVIRONMENT_PIP_ARGS,
-        timeout_s=settings.ENVIRONMENT_BUILD_TIMEOUT_S,
-        hidden_paths=sandbox_hidden_paths(),
-    )
-
-
 @dataclass(frozen=True)
 class ConnectorEnvironment:
     """The environment a connector runs in: None key for no packages, or why it cannot run."""
@@ -360,7 +348,7 @@ def environment_ensure(*, spec: EnvironmentSpec, force: bool = False) -> BuildOu
     Fast path (the environment is ready or has failed): a stat, a small read and, at most once
     a minute, an UPDATE of last_used_at.
     """
-    store = environment_store()
+    store = engine_config.environment_store()
     if not force:
         known = store.known(spec.key)
         if known is not None:
@@ -380,7 +368,7 @@ def environment_ensure(*, spec: EnvironmentSpec, force: bool = False) -> BuildOu
     outcome = store.ensure(spec, force=force)
     _environment_record(spec, outcome if outcome.built else store.outcome(spec.key) or outcome)
     if force:
-        environment_sandboxes.stop(spec.key)  # the next request starts on the new build
+        engine_config.sandboxes().stop(spec.key)  # the next request starts on the new build
     if outcome.built and outcome.ok:
         environments_prune()
     return outcome
@@ -405,7 +393,7 @@ def environments_prune(*, max_idle_days: float | None = None) -> list[str]:
     """
     days = settings.ENVIRONMENT_MAX_IDLE_DAYS if max_idle_days is None else max_idle_days
     cutoff = timezone.now() - timedelta(days=days)
-    store = environment_store()
+    store = engine_config.environment_store()
     store.sweep(older_than_s=settings.ENVIRONMENT_BUILD_TIMEOUT_S + 60)
     stale = Environment.objects.exclude(status=EnvironmentStatus.BUILDING).filter(
         Q(last_used_at__lt=cutoff) | Q(last_used_at__isnull=True, created_at__lt=cutoff)
@@ -413,7 +401,7 @@ def environments_prune(*, max_idle_days: float | None = None) -> list[str]:
     removed = []
     for key in stale.values_list("key", flat=True):
         store.remove(key)
-        environment_sandboxes.stop(key)
+        engine_config.sandboxes().stop(key)
         removed.append(key)
     Environment.objects.filter(key__in=removed).delete()
     recorded = set(Environment.objects.values_list("key", flat=True))
@@ -424,7 +412,7 @@ def environments_prune(*, max_idle_days: float | None = None) -> list[str]:
         built_at = outcome.built_at if outcome else None
         if built_at is None or datetime.fromtimestamp(built_at, UTC) < cutoff:
             store.remove(key)
-            environment_sandboxes.stop(key)
+            engine_config.sandboxes().stop(key)
             removed.append(key)
     return removed
 

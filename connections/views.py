@@ -29,6 +29,7 @@ from connections.selectors import (
 )
 from connections.templates_gallery import STARTERS, STARTERS_BY_KEY
 from connector_engine.contract import check_code
+from connectors_site import engine_config
 from runs.selectors import recent_runs_for_user
 
 
@@ -210,6 +211,9 @@ def connector_editor(request: HttpRequest, slug: str) -> HttpResponse:
             "form": form,
             "latest_version": connector.latest_version,
             "runs": connector.runs.select_related("user", "code_version")[:10],
+            # Which Spark a spark connector uses and whether it is up (probed here, not while
+            # the template renders).
+            "spark": engine_config.spark_status() if connector.interface == "spark" else None,
             "editor_config": {
                 "saveUrl": reverse("connector_save", args=[connector.slug]),
                 "checkUrl": reverse("connector_check", args=[connector.slug]),

@@ -62,7 +62,7 @@ import time
 import traceback
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -82,9 +82,11 @@ from connector_engine.ingest.planner import (
     leaves_from_listing,
     partition_plan,
 )
-from connector_engine.sandbox.supervisor import MAX_RESULT_BYTES, process_error
+from connector_engine.protocol import PROCESS_FAILURES, IngestEngine, make_error
+from connector_engine.sandbox.supervisor import MAX_RESULT_BYTES
+from connectors_site import engine_config
 from runs import services, storage
-from runs.models import JobAction, JobStatus, Partition, PartitionJob, Run, RunStatus
+from runs.models import ERROR_FIELDS, JobAction, JobStatus, Partition, PartitionJob, Run, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -96,18 +98,6 @@ MAX_STORED_PROBLEMS = 200
 MAX_FAILED_NAMES = 1000
 BATCH_TARGET_S = 2.0  # how long one batch should take: progress and redone work stay small
 BATCH_TARGET_BYTES = MAX_RESULT_BYTES // 8  # a batch's tables, far below the result cap
-# A batch that failed as a whole with one of these is read again one partition at a time.
-RETRY_SINGLY = frozenset(
-    (
-        "Timeout",
-        "CpuLimit",
-        "MemoryLimit",
-        "KilledBySignal",
-        "ProcessExit",
-        "OutputTooLarge",
-        "SandboxError",
-    )
-)
 
 # Set by the worker command on SIGTERM/SIGINT: running ingests stop at once (interrupted).
 STOP = threading.Event()
@@ -116,24 +106,6 @@ STOP = threading.Event()
 def worker_identity() -> str:
     """Return "host:pid" of this process, recorded on the runs it executes."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def ingest_limits() -> engine.Limits:
-    """The sandbox limits of one partition read."""
-    timeout = settings.INGEST_TIMEOUT_S
-    return engine.Limits(
-        timeout_s=timeout,
-        cpu_s=max(60, int(timeout) + 1),
-        memory_mb=settings.SANDBOX_MEMORY_MB,
-        row_limit=settings.PREVIEW_ROW_LIMIT,
-        max_objects=settings.INGEST_MAX_OBJECTS,
-    )
-
-
-def listing_limits() -> engine.Limits:
-    """The sandbox limits of an ingest's listing: every leaf, up to INGEST_MAX_OBJECTS."""
-    timeout = settings.INGEST_LIST_TIMEOUT_S
-    return replace(ingest_limits(), timeout_s=timeout, cpu_s=max(60, int(timeout) + 1))
 
 
 def connector_request(
@@ -186,13 +158,13 @@ class ListingOutcome:
             return self.error
         if self.problem_count:
             first = self.problems[0]["message"] if self.problems else "see the problems"
-            return process_error(
+            return make_error(
                 "ValidationError",
                 f"list_objects yielded {self.problem_count} invalid object(s), e.g. {first}; "
                 "nothing was read or deleted: fix the listing and run again",
             )
         if self.truncated:
-            return process_error(
+            return make_error(
                 "ListingTruncated",
                 f"The listing stopped at a limit ({settings.INGEST_MAX_OBJECTS} objects or "
                 "the nesting depth), so vanished partitions cannot be told apart from unlisted "
@@ -220,7 +192,9 @@ def list_leaves(
     environment: ReadyEnvironment | None = None,
 ) -> ListingOutcome:
     """List every leaf of a connector in the sandbox (validated by the child's listing)."""
-    request = connector_request(connector, "list", limits=listing_limits(), credentials=credentials)
+    request = connector_request(
+        connector, "list", limits=engine_config.listing_limits(), credentials=credentials
+    )
     result = services.execute(request, cancel=cancel, environment=environment)
     listed = result.result if isinstance(result.result, dict) else {}
     problems = list(listed.get("problems") or ())
@@ -281,7 +255,7 @@ def plan_connector(connector: Connector) -> IngestPlan:
     """List a connector and compare with its committed partitions (writes nothing)."""
     environment = connector_environment_ensure(connector=connector)
     if not environment.ok:
-        error = process_error("EnvironmentError", environment.error)
+        error = make_error("EnvironmentError", environment.error)
         return IngestPlan(ListingOutcome(ok=False, error=error, logs=environment.log or ""))
     listing = list_leaves(connector, environment=environment.ready)
     if listing.stop_error() is not None:
@@ -389,7 +363,7 @@ class IngestExecution:
         self.cancel = threading.Event()
         self.cancelled_by: str | None = None  # "cancel" (requested) or "stop" (worker stopping)
         self.logs = LogCollector(MAX_RUN_LOG_CHARS)
-        self.limits = ingest_limits()
+        self.limits = engine_config.ingest_limits()
         self.credentials = self.connector.connection.decrypted_credentials()
         self.environment: ReadyEnvironment | None = None  # resolved (built) when the run starts
         # A pool thread holds a read slot only while its sandbox request runs, so one thread
@@ -415,7 +389,7 @@ class IngestExecution:
             self.pool.shutdown(wait=True, cancel_futures=True)
             if isinstance(exc, Exception):
                 logger.exception("ingest run %s failed", self.run.pk)
-                error = process_error("InternalError", f"The ingest failed: {exc!r}")
+                error = make_error("InternalError", f"The ingest failed: {exc!r}")
                 error["traceback"] = traceback.format_exc()
                 self._finish(RunStatus.FAILED, error)
                 return self.run
@@ -427,7 +401,7 @@ class IngestExecution:
 
     def _execute(self) -> None:
         run, connector = self.run, self.connector
-        if not run.is_dry_run:
+        if not run.dry_run:
             # This run is the connector's only active ingest: whatever a crashed run left
             # behind (temporary files, written but never committed files) can go.
             keep = set(
@@ -437,7 +411,7 @@ class IngestExecution:
         environment = connector_environment_ensure(connector=connector)
         run.parameters = {**run.parameters, "environment": environment.key}
         if not environment.ok:
-            error = process_error("EnvironmentError", environment.error)
+            error = make_error("EnvironmentError", environment.error)
             error["traceback"] = environment.log or ""  # pip's build log
             return self._finish(RunStatus.FAILED, error)
         self.environment = environment.ready
@@ -452,7 +426,7 @@ class IngestExecution:
         )
         self.logs.add("list_objects", listing.logs)
         run.isolation = listing.isolation
-        run.result = {"dry_run": run.is_dry_run, "listing": listing.summary()}
+        run.result = {"dry_run": run.dry_run, "listing": listing.summary()}
         if self.cancel.is_set():
             return self._finish_stopped()
         stop_error = listing.stop_error()
@@ -462,14 +436,14 @@ class IngestExecution:
         plan = partition_plan(listing.leaves, committed, run.code_fingerprint)
         run.result["plan"] = plan.to_dict(max_names=MAX_PLAN_NAMES)
         run.partitions_skipped = len(plan.skip)
-        if run.is_dry_run:
+        if run.dry_run:
             return self._finish(RunStatus.SUCCEEDED)
         read_jobs, delete_jobs = self._create_jobs(plan)
         self.read_count = len(read_jobs)
         run.partitions_total = len(read_jobs) + len(delete_jobs)
         run.save(update_fields=["result", "isolation", "partitions_total", "partitions_skipped"])
         reads = list(zip(plan.read, read_jobs, strict=True))
-        if run.parameters.get("engine") == services.ENGINE_SPARK:
+        if run.engine == IngestEngine.SPARK:
             self._read_on_spark(reads, paths)
         else:
             self._read_all(reads, paths)
@@ -554,7 +528,7 @@ class IngestExecution:
         try:
             return self._read_and_write(reads)
         except Exception as exc:
-            error = process_error("InternalError", f"Reading the partitions failed: {exc!r}")
+            error = make_error("InternalError", f"Reading the partitions failed: {exc!r}")
             error["traceback"] = traceback.format_exc()
             return BatchOutcome(
                 [
@@ -572,8 +546,8 @@ class IngestExecution:
         batch = BatchOutcome([], result.logs, result.duration_ms / 1000, len(result.table or b""))
         pairs = result.batch() if result.ok else None
         if pairs is None or len(pairs) != len(reads):
-            error = result.error or process_error("SandboxError", "The batch returned no items.")
-            if error.get("type") not in RETRY_SINGLY:  # the same for every partition
+            error = result.error or make_error("SandboxError", "The batch returned no items.")
+            if error.get("type") not in PROCESS_FAILURES:  # the same for every partition
                 batch.partitions = [
                     PartitionOutcome(job_id, p.name, p.fingerprint, ok=False, error=error)
                     for p, job_id in reads
@@ -589,7 +563,7 @@ class IngestExecution:
         read_together: list[PartitionOutcome] = []
         tables: list[tuple[PartitionOutcome, bytes]] = []
         for (planned, job_id), (item, table) in zip(reads, pairs, strict=True):
-            error = item.get("error") or process_error("SandboxError", "The read failed.")
+            error = item.get("error") or make_error("SandboxError", "The read failed.")
             if not item.get("ok") and error.get("type") == "MemoryLimit":
                 self._add_alone(batch, planned, job_id)  # earlier items held memory too
                 continue
@@ -647,7 +621,7 @@ class IngestExecution:
         staged = []
         for outcome, table in tables:
             if not table:
-                outcome.error = process_error("SandboxError", "The read returned no table.")
+                outcome.error = make_error("SandboxError", "The read returned no table.")
                 continue
             try:
                 staged.append((outcome, storage.stage_partition(table, self.storage_path(outcome))))
@@ -715,10 +689,10 @@ class IngestExecution:
             job.status = JobStatus.SUCCEEDED
             job.rows, job.bytes = written.rows, written.bytes
         else:
-            error = outcome.error or process_error("SandboxError", "unknown failure")
+            error = outcome.error or make_error("SandboxError", "unknown failure")
             cancelled = self.cancel.is_set() and error.get("type") == "Cancelled"
             job.status = JobStatus.CANCELLED if cancelled else JobStatus.FAILED
-            _set_error(job, error)
+            job.set_error(error)
         return job
 
     def _commit_partitions(
@@ -819,7 +793,7 @@ class IngestExecution:
         else:
             self._finish(
                 RunStatus.CANCELLED,
-                process_error(
+                make_error(
                     "Cancelled",
                     "The ingest was cancelled; running reads were killed. Partitions committed "
                     "before the cancel stay.",
@@ -830,7 +804,7 @@ class IngestExecution:
         names = self.failed_names
         shown = ", ".join(repr(name) for name in names[:10])
         more = f" and {len(names) - 10} more" if len(names) > 10 else ""
-        return process_error(
+        return make_error(
             "PartitionsFailed",
             f"{len(names)} of {self.read_count} partition read(s) failed: {shown}{more}. "
             "The others were committed; the next ingest reads only the failed ones again.",
@@ -852,11 +826,7 @@ class IngestExecution:
             "isolation": run.isolation,
             "partitions_total": run.partitions_total,
             "partitions_skipped": run.partitions_skipped,
-            "error_type": error.get("type") or "",
-            "error_message": error.get("message") or "",
-            "error_function": error.get("function") or "",
-            "error_line": error.get("line"),
-            "error_traceback": error.get("traceback") or "",
+            **Run.error_fields(error),
             "finished_at": now,
             "heartbeat_at": now,
             "duration_ms": int((time.monotonic() - self.started) * 1000),
@@ -865,10 +835,9 @@ class IngestExecution:
         run.refresh_from_db()
 
 
-_ERROR_FIELDS = ["error_type", "error_message", "error_function", "error_line", "error_traceback"]
 _JOB_RESULT_FIELDS = [
     *("status", "rows", "bytes", "duration_ms", "logs", "finished_at"),
-    *_ERROR_FIELDS,
+    *ERROR_FIELDS,
 ]
 
 
@@ -896,22 +865,14 @@ def _save_job_results(jobs: list[PartitionJob]) -> None:
 def _write_error(exc: Exception) -> dict[str, Any]:
     """Return the error of a partition whose Parquet file could not be written."""
     if isinstance(exc, OSError):
-        return process_error("StorageError", f"Writing the partition failed: {exc}")
-    error = process_error("InternalError", f"Writing the partition failed: {exc!r}")
+        return make_error("StorageError", f"Writing the partition failed: {exc}")
+    error = make_error("InternalError", f"Writing the partition failed: {exc!r}")
     error["traceback"] = "".join(traceback.format_exception(exc))
     return error
 
 
-def _set_error(target: Any, error: dict[str, Any]) -> None:
-    target.error_type = error.get("type") or ""
-    target.error_message = error.get("message") or ""
-    target.error_function = error.get("function") or ""
-    target.error_line = error.get("line")
-    target.error_traceback = error.get("traceback") or ""
-
-
 def _interrupted_error(why: str) -> dict[str, Any]:
-    return process_error(
+    return make_error(
         "Interrupted",
         f"The ingest was interrupted ({why}). Partitions committed before that stay; the next "
         "ingest reads the rest.",

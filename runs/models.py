@@ -7,14 +7,17 @@ from django.db import models
 from django.db.models import Q
 
 from connections.models import CodeVersion, Connector
+from connector_engine.protocol import Action, ErrorType, IngestEngine, make_error
 
-
-class RunKind(models.TextChoices):
-    CONTEXT = "context", "Preview context"
-    LIST = "list", "List objects"
-    READ = "read", "Preview partition"
-    SCHEMA = "schema", "Infer schema"
-    INGEST = "ingest", "Ingest"
+# What a run did: one of the engine's preview actions, or an ingest.
+RunKind = models.TextChoices(
+    "RunKind",
+    [(action.name, (action.value, action.label)) for action in Action]
+    + [("INGEST", ("ingest", "Ingest"))],
+)
+Engine = models.TextChoices(
+    "Engine", [(engine.name, (engine.value, engine.label)) for engine in IngestEngine]
+)
 
 
 class RunStatus(models.TextChoices):
@@ -37,18 +40,22 @@ FINISHED_STATUSES = (
     RunStatus.INTERRUPTED,
 )
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
-# Ingest runs that write (a missing key counts as not a dry run; SQL's NULL makes a plain
-# exclude(parameters__dry_run=True) drop those rows too).
-WRITING_RUNS = Q(parameters__dry_run=False) | Q(parameters__dry_run__isnull=True)
+# Ingest runs that write (dry runs only list and plan).
+WRITING_RUNS = Q(dry_run=False)
 
 
 class StructuredError(models.Model):
-    """Where a run or a partition job failed: the runtime's error, located in the user's code."""
+    """Where a run or a partition job failed: the engine's error shape, stored as fields.
+
+    The one place that maps the error shape (connector_engine.protocol.make_error) onto model
+    fields and back.
+    """
 
     error_type = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
     error_function = models.CharField(max_length=200, blank=True)
     error_line = models.PositiveIntegerField(null=True, blank=True)
+    error_file = models.CharField(max_length=20, blank=True)
     error_traceback = models.TextField(blank=True)
 
     class Meta:
@@ -56,16 +63,40 @@ class StructuredError(models.Model):
 
     @property
     def error(self) -> dict | None:
-        """The structured error, as the runtime reported it, or None."""
+        """The structured error, as the engine reported it, or None."""
         if not self.error_type:
             return None
+        return make_error(
+            self.error_type,
+            self.error_message,
+            function=self.error_function or None,
+            line=self.error_line,
+            file=self.error_file or None,
+            traceback=self.error_traceback,
+        )
+
+    @staticmethod
+    def error_fields(error: dict | None) -> dict:
+        """The model fields of an error (all blank for None): for save() and update()."""
+        error = error or {}
         return {
-            "type": self.error_type,
-            "message": self.error_message,
-            "function": self.error_function or None,
-            "line": self.error_line,
-            "traceback": self.error_traceback,
+            "error_type": error.get("type") or "",
+            "error_message": error.get("message") or "",
+            "error_function": error.get("function") or "",
+            "error_line": error.get("line"),
+            "error_file": error.get("file") or "",
+            "error_traceback": error.get("traceback") or "",
         }
+
+    def set_error(self, error: dict | None) -> None:
+        """Copy an error onto this row's fields (the caller saves)."""
+        for name, value in self.error_fields(error).items():
+            setattr(self, name, value)
+
+
+ERROR_FIELDS = list(StructuredError.error_fields(None))
+# A run that failed with one of these error types ends with this status instead of "failed".
+STATUS_FOR_ERROR = {ErrorType.TIMEOUT: RunStatus.TIMED_OUT}
 
 
 class Run(StructuredError):
@@ -80,6 +111,9 @@ class Run(StructuredError):
     kind = models.CharField(max_length=10, choices=RunKind)
     status = models.CharField(max_length=12, choices=RunStatus, default=RunStatus.QUEUED)
     parameters = models.JSONField(default=dict, blank=True)
+    # Ingests only: a dry run lists and plans, and writes nothing; where partitions are read.
+    dry_run = models.BooleanField(default=False)
+    engine = models.CharField(max_length=10, choices=Engine, default=Engine.SANDBOX)
     result = models.JSONField(null=True, blank=True)
     logs = models.TextField(blank=True)
     isolation = models.CharField(max_length=200, blank=True)
@@ -118,10 +152,6 @@ class Run(StructuredError):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
-
-    @property
-    def is_dry_run(self) -> bool:
-        return bool((self.parameters or {}).get("dry_run"))
 
     def preview_json(self) -> dict:
         """The preview's outcome in the CLI's JSON shape."""

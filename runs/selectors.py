@@ -62,7 +62,7 @@ def run_progress(run: Run) -> dict[str, Any]:
         "run_id": run.pk,
         "status": run.status,
         "is_finished": run.is_finished,
-        "dry_run": run.is_dry_run,
+        "dry_run": run.dry_run,
         "planned": planned,
         "total": total,
         "done": done,

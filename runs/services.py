@@ -23,13 +23,16 @@ from django.utils import timezone
 import connector_engine as engine
 from connections.models import CodeVersion, Connector, code_fingerprint
 from connections.services import connector_environment_ensure
+from connector_engine.contract import needs_spark
 from connector_engine.environments.store import ReadyEnvironment
-from connector_engine.sandbox.registry import EnvironmentNotVisible, environment_sandboxes
-from connector_engine.sandbox.supervisor import process_error
+from connector_engine.protocol import CHILD_KILLED, ErrorType, IngestEngine, error_type, make_error
+from connector_engine.sandbox.registry import EnvironmentNotVisible
 from connector_engine.spark.server import SparkServerError
 from connector_engine.spark.sessions import SessionPoolBusy
-from runs import spark, storage
+from connectors_site import engine_config
+from runs import storage
 from runs.models import (
+    STATUS_FOR_ERROR,
     WRITING_RUNS,
     JobStatus,
     Partition,
@@ -41,55 +44,6 @@ from runs.models import (
 
 if TYPE_CHECKING:
     from runs.ingest import IngestPlan
-
-# Process-level failures the runtime reports with these error types map to these statuses.
-_STATUS_FOR_ERROR = {"Timeout": RunStatus.TIMED_OUT}
-# Errors after which the sandbox killed a Spark client that may have left a query running.
-_SPARK_CLIENT_KILLED = frozenset(
-    [
-        "Timeout",
-        "Cancelled",
-        "CpuLimit",
-        "MemoryLimit",
-        "KilledBySignal",
-        "ProcessExit",
-        "SandboxError",
-    ]
-)
-
-_sandbox_configured = threading.Lock()
-_configured = False
-
-
-def sandbox_hidden_paths() -> list[str]:
-    """Paths user code must never see: the data directory, the database, the settings."""
-    paths = [str(settings.DATA_DIR), str(settings.BASE_DIR / "connectors_site")]
-    database = settings.DATABASES["default"]
-    if database["ENGINE"].endswith("sqlite3"):
-        paths.append(str(database["NAME"]))
-    return paths
-
-
-def _ensure_sandbox_configured() -> None:
-    global _configured
-    with _sandbox_configured:
-        if not _configured:
-            engine.configure_default_sandbox(hidden_paths=sandbox_hidden_paths())
-            environment_sandboxes.configure(
-                hidden_paths=sandbox_hidden_paths(), idle_s=settings.ENVIRONMENT_WORKER_IDLE_S
-            )
-            _configured = True
-
-
-def preview_limits(**overrides: Any) -> engine.Limits:
-    """The sandbox limits for a preview, from settings, with per-request overrides."""
-    limits = engine.Limits(
-        timeout_s=settings.PREVIEW_TIMEOUT_S,
-        memory_mb=settings.SANDBOX_MEMORY_MB,
-        row_limit=settings.PREVIEW_ROW_LIMIT,
-        max_objects=settings.PREVIEW_MAX_OBJECTS,
-    )
-    return replace(limits, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def execute(
@@ -107,29 +61,28 @@ def execute(
     sandbox killed the client (timeout, cancel, limits), the session's operations are
     interrupted before another request may lease it.
     """
-    _ensure_sandbox_configured()
-    if request.spark_remote is not None or not spark.needs_spark(
-        action=request.action, interface=request.interface, code=request.code
+    if request.spark_remote is not None or not needs_spark(
+        request.code, request.action, request.interface
     ):
         return _execute_sandboxed(request, cancel=cancel, environment=environment)
     try:
-        with spark.spark_session_lease(wait_timeout_s=request.limits.timeout_s) as lease:
+        with engine_config.spark_session_lease(wait_timeout_s=request.limits.timeout_s) as lease:
             result = _execute_sandboxed(
                 replace(request, spark_remote=lease.url), cancel=cancel, environment=environment
             )
-            if _error_type(result) == "SparkSessionClosed":
+            if error_type(result.error) == "SparkSessionClosed":
                 lease.rotate()
                 result = _execute_sandboxed(
                     replace(request, spark_remote=lease.url),
                     cancel=cancel,
                     environment=environment,
                 )
-            if _error_type(result) in _SPARK_CLIENT_KILLED:
+            if error_type(result.error) in CHILD_KILLED:
                 lease.interrupt_then_release()
             return result
     except (SparkServerError, SessionPoolBusy) as exc:
         kind = "SparkUnavailable" if isinstance(exc, SparkServerError) else "SparkBusy"
-        error = process_error(kind, str(exc))
+        error = make_error(kind, str(exc))
         return engine.SandboxResult(ok=False, action=request.action, error=error)
 
 
@@ -140,18 +93,12 @@ def _execute_sandboxed(
     environment: ReadyEnvironment | None,
 ) -> engine.SandboxResult:
     """Run one request in the base sandbox or in its package environment's."""
-    if environment is None:
-        return engine.run_action(request, cancel=cancel)
     try:
-        with environment_sandboxes.lease(environment) as sandbox:
-            return engine.run_action(request, sandbox=sandbox, cancel=cancel)
+        with engine_config.sandboxes().lease(environment) as sandbox:
+            return sandbox.run(request, cancel=cancel)
     except EnvironmentNotVisible as exc:
-        error = process_error("EnvironmentError", str(exc))
+        error = make_error("EnvironmentError", str(exc))
         return engine.SandboxResult(ok=False, action=request.action, error=error)
-
-
-def _error_type(result: engine.SandboxResult) -> str:
-    return (result.error or {}).get("type") or ""
 
 
 def preview_run(
@@ -199,14 +146,16 @@ def preview_run(
         parser=parser or None,
         credentials=connector.connection.decrypted_credentials(),
         object=object,
-        limits=preview_limits(row_limit=row_limit, max_objects=max_objects, timeout_s=timeout_s),
+        limits=engine_config.preview_limits(
+            row_limit=row_limit, max_objects=max_objects, timeout_s=timeout_s
+        ),
     )
     environment = connector_environment_ensure(connector=connector)  # may build it: waits
     run.parameters["environment"] = environment.key
     if environment.ok:
         result = execute(request, environment=environment.ready)
     else:
-        error = process_error("EnvironmentError", environment.error)
+        error = make_error("EnvironmentError", environment.error)
         error["traceback"] = environment.log[-20_000:]
         result = engine.SandboxResult(ok=False, action=action, error=error)
     run_record_result(run=run, result=result)
@@ -215,19 +164,14 @@ def preview_run(
 
 def run_record_result(*, run: Run, result: engine.SandboxResult) -> None:
     """Store what the sandbox returned on the run and finish it."""
-    error = result.error or {}
     run.status = (
         RunStatus.SUCCEEDED
         if result.ok
-        else _STATUS_FOR_ERROR.get(error.get("type", ""), RunStatus.FAILED)
+        else STATUS_FOR_ERROR.get(error_type(result.error), RunStatus.FAILED)
     )
     run.result = result.result
     run.logs = result.logs
-    run.error_type = error.get("type") or ""
-    run.error_message = error.get("message") or ""
-    run.error_function = error.get("function") or ""
-    run.error_line = error.get("line")
-    run.error_traceback = error.get("traceback") or ""
+    run.set_error(result.error)
     run.isolation = result.isolation
     run.duration_ms = result.duration_ms
     run.finished_at = timezone.now()
@@ -237,22 +181,17 @@ def run_record_result(*, run: Run, result: engine.SandboxResult) -> None:
 # ---------------------------------------------------------------- ingest
 
 
-ENGINE_SANDBOX = "sandbox"  # partitions read in sandbox batches on this machine
-ENGINE_SPARK = "spark"  # partitions read as one Spark job (Python Data Source), written by Spark
-INGEST_ENGINES = (ENGINE_SANDBOX, ENGINE_SPARK)
-
-
 class InvalidIngestOption(ValueError):
     """An ingest option that cannot apply to this connector."""
 
 
 def check_ingest_engine(connector: Connector, engine: str) -> None:
     """Raise InvalidIngestOption unless `engine` can ingest this connector."""
-    if engine not in INGEST_ENGINES:
+    if engine not in tuple(IngestEngine):
         raise InvalidIngestOption(
-            f"Unknown ingest engine {engine!r}: use one of {', '.join(INGEST_ENGINES)}"
+            f"Unknown ingest engine {engine!r}: use one of {', '.join(IngestEngine)}"
         )
-    if engine == ENGINE_SPARK and connector.interface == "spark":
+    if engine == IngestEngine.SPARK and connector.interface == "spark":
         raise InvalidIngestOption(
             "A spark connector already reads through Spark: scale-out is for pandas and bytes "
             "connectors"
@@ -276,7 +215,7 @@ def _active_ingests(connector: Connector):
 
 
 def ingest_create(
-    *, connector: Connector, user=None, dry_run: bool = False, engine: str = ENGINE_SANDBOX
+    *, connector: Connector, user=None, dry_run: bool = False, engine: str = IngestEngine.SANDBOX
 ) -> Run:
     """Create a queued ingest run; raise IngestAlreadyActive when one is queued or running.
 
@@ -299,12 +238,13 @@ def ingest_create(
             code_fingerprint=fingerprint,
             code_version=_version_for(connector, fingerprint),
             user=user,
-            parameters={"dry_run": dry_run, "engine": engine},
+            dry_run=dry_run,
+            engine=engine,
         )
 
 
 def ingest_enqueue(
-    *, connector: Connector, user=None, dry_run: bool = False, engine: str = ENGINE_SANDBOX
+    *, connector: Connector, user=None, dry_run: bool = False, engine: str = IngestEngine.SANDBOX
 ) -> Run:
     """Create a queued ingest run and enqueue its task once the transaction commits."""
     from runs.tasks import ingest_run
@@ -352,8 +292,9 @@ def ingest_cancel(*, run: Run) -> bool:
         status=RunStatus.CANCELLED,
         cancel_requested_at=now,
         finished_at=now,
-        error_type="Cancelled",
-        error_message="The ingest was cancelled before it started.",
+        **Run.error_fields(
+            make_error(ErrorType.CANCELLED, "The ingest was cancelled before it started.")
+        ),
     )
     if not cancelled:
         cancelled = runs.filter(status=RunStatus.RUNNING, cancel_requested_at__isnull=True).update(
@@ -387,17 +328,23 @@ def ingest_recover(*, connector: Connector | None = None) -> list[int]:
         ).update(
             status=RunStatus.INTERRUPTED,
             finished_at=now,
-            error_type="Interrupted",
-            error_message=(
-                f"The process executing this ingest ({run.worker or 'unknown'}) stopped "
-                "without finishing it. Partitions committed before that stay; the next ingest "
-                "reads the rest."
+            **Run.error_fields(
+                make_error(
+                    ErrorType.INTERRUPTED,
+                    f"The process executing this ingest ({run.worker or 'unknown'}) stopped "
+                    "without finishing it. Partitions committed before that stay; the next ingest "
+                    "reads the rest.",
+                )
             ),
         )
         if updated:  # another process may have recovered it first
             PartitionJob.objects.filter(
                 run_id=run.pk, status__in=(JobStatus.PENDING, JobStatus.RUNNING)
-            ).update(status=JobStatus.CANCELLED, finished_at=now, error_type="Interrupted")
+            ).update(
+                status=JobStatus.CANCELLED,
+                finished_at=now,
+                **PartitionJob.error_fields(make_error(ErrorType.INTERRUPTED, "")),
+            )
             interrupted.append(run.pk)
     ids = [connector.pk] if connector is not None else storage.connector_directories()
     busy = set(

@@ -43,11 +43,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from django.conf import settings
 
-from connector_engine.child.actions import SPARK_JVM_STACKTRACE, spark_session_class
 from connector_engine.ingest.planner import PlannedRead
 from connector_engine.masking import Masker, remote_secrets
-from connector_engine.sandbox.supervisor import process_error
-from runs import services, spark, storage
+from connector_engine.protocol import make_error
+from connector_engine.spark.connect import spark_session_class, without_jvm_trace
+from connectors_site import engine_config
+from runs import services, storage
 
 if TYPE_CHECKING:
     from runs.ingest import BatchOutcome, IngestExecution
@@ -95,12 +96,10 @@ class SparkReads:
         logs = ""
         try:
             schema = self.job_schema([planned for planned, _ in reads])
-            remote = spark.spark_remote()
+            remote = engine_config.spark_remote()
             job = self.run_job(remote, [planned.metadata for planned, _ in reads], schema)
-            logs = (
-                f"[Spark job: {len(reads)} partition(s) read on {spark.spark_status()['label']} "
-                f"in {job.seconds:.1f} s]"
-            )
+            where = engine_config.spark_status()["label"]
+            logs = f"[Spark job: {len(reads)} partition(s) read on {where} in {job.seconds:.1f} s]"
             try:
                 self.collect(outcomes, job, schema)
             finally:
@@ -109,7 +108,7 @@ class SparkReads:
             for outcome in outcomes:
                 outcome.error = exc.error
         except Exception as exc:
-            error = process_error("InternalError", f"The Spark ingest failed: {exc!r}")
+            error = make_error("InternalError", f"The Spark ingest failed: {exc!r}")
             for outcome in outcomes:
                 outcome.error = error
         elapsed = time.monotonic() - started
@@ -140,7 +139,7 @@ class SparkReads:
             if self.cancel.is_set():
                 raise SparkIngestError(cancelled_error())
         raise SparkIngestError(
-            process_error(
+            make_error(
                 "SchemaUnavailable",
                 "The Spark job needs the partitions' columns before it starts, but no sample "
                 f"read succeeded ({'; '.join(problems)})",
@@ -234,9 +233,9 @@ class SparkReads:
 
     def job_error(self, exc: Exception, remote: str) -> dict[str, Any]:
         """The error of a Spark job that failed as a whole, secrets masked, JVM trace cut."""
-        message = str(exc).split(SPARK_JVM_STACKTRACE, 1)[0].strip()
+        message = without_jvm_trace(str(exc)).strip()
         masker = Masker(self.credentials, remote_secrets(remote))
-        return process_error(
+        return make_error(
             "SparkJobFailed",
             masker.text(
                 f"The Spark job failed, so no partition of this run was written: {message}"
@@ -255,20 +254,20 @@ class SparkReads:
             outcome.logs = report.get("logs") or ""
             outcome.duration_ms = int(report.get("duration_ms") or 0)
             if not report:
-                outcome.error = process_error("SparkJobFailed", "The job left no report for it.")
+                outcome.error = make_error("SparkJobFailed", "The job left no report for it.")
                 continue
             if not report.get("ok"):
-                outcome.error = report.get("error") or process_error("SparkJobFailed", "failed")
+                outcome.error = report.get("error") or make_error("SparkJobFailed", "failed")
                 continue
             path = self.execution.storage_path(outcome)
             try:
                 item = self.stage(job.files.get(index, []), path, schema)
             except Exception as exc:
-                outcome.error = process_error("StorageError", f"Keeping its file failed: {exc!r}")
+                outcome.error = make_error("StorageError", f"Keeping its file failed: {exc!r}")
                 continue
             if item.written.rows != report.get("rows"):
                 item.temp.unlink(missing_ok=True)
-                outcome.error = process_error(
+                outcome.error = make_error(
                     "SparkJobFailed",
                     f"Spark wrote {item.written.rows} rows for it, the reader gave "
                     f"{report.get('rows')}",
@@ -308,7 +307,7 @@ def spark_compatible(schema: pa.Schema) -> pa.Schema:
             struct = from_arrow_schema(pa.schema([field]), prefer_timestamp_ntz=True)
         except Exception as exc:
             raise SparkIngestError(
-                process_error(
+                make_error(
                     "SchemaNotSupported",
                     f"Column {field.name!r} has type {field.type}, which Spark cannot hold "
                     f"({exc}): convert it in the reader, or ingest without Spark",
@@ -334,4 +333,4 @@ def spark_struct(schema: pa.Schema) -> Any:
 
 
 def cancelled_error() -> dict[str, Any]:
-    return process_error("Cancelled", "The ingest was cancelled; the Spark job was interrupted.")
+    return make_error("Cancelled", "The ingest was cancelled; the Spark job was interrupted.")

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from connections.forms import PreviewForm
 from connections.selectors import connector_for_user
+from connector_engine.protocol import IngestEngine
 from runs import selectors, services
 from runs.models import Partition, Run, RunKind
 
@@ -108,7 +109,7 @@ def ingest_start(request: HttpRequest, slug: str) -> HttpResponse:
     """Queue an ingest of the connector's saved code and show its run ("engine": spark scales
     the reads out on Spark)."""
     connector = connector_for_user(request.user, slug)
-    engine = request.POST.get("engine") or services.ENGINE_SANDBOX
+    engine = request.POST.get("engine") or IngestEngine.SANDBOX
     try:
         run = services.ingest_enqueue(connector=connector, user=request.user, engine=engine)
     except services.IngestAlreadyActive as active:

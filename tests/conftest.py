@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from connector_engine.spark.server import LocalSparkServer
-from runs import spark
+from connectors_site import engine_config
 from tests.factories import UserFactory, make_connection, make_connector
 from tests.runs.ingest_helpers import FakeSource
 
@@ -72,7 +72,7 @@ def ingest_settings(settings, tmp_path) -> None:
 @pytest.fixture(scope="session")
 def spark_server() -> Iterator[LocalSparkServer]:
     """One real local Spark Connect server for the whole session, stopped at the end."""
-    server = spark.local_server()
+    server = engine_config.spark_server()
     server.remote()  # start it once: every test that needs Spark shares it
     yield server
     server.stop()

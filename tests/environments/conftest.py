@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connections import services
-from connector_engine.sandbox.registry import environment_sandboxes
+from connectors_site import engine_config
 
 
 @pytest.fixture(autouse=True)
@@ -19,4 +19,4 @@ def offline_environments(settings, tmp_path) -> Iterator[Path]:
     settings.ENVIRONMENT_PIP_ARGS = ["--isolated", "--no-index"]
     services._last_used_written.clear()
     yield settings.ENVIRONMENTS_DIR
-    environment_sandboxes.stop()
+    engine_config.sandboxes().stop()

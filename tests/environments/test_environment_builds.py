@@ -14,7 +14,7 @@ from django.utils import timezone
 from connections import services
 from connections.models import Environment, EnvironmentStatus
 from connector_engine.environments.store import EnvironmentStore
-from connector_engine.sandbox.registry import environment_sandboxes
+from connectors_site import engine_config
 from runs.models import RunStatus
 from runs.services import preview_run
 from tests.environments.helpers import IMPORTING_CODE, upload_wheel
@@ -108,8 +108,8 @@ def test_a_missing_package_fails_the_build_with_pips_message(
     # A failed build is recorded and not retried on every run; it is never half-used.
     again = preview_run(connector=broken, action="read")
     assert again.status == RunStatus.FAILED and len(builds) == 1
-    assert not list(services.environment_store().root.glob("*.building-*"))
-    assert not (services.environment_store().root / environment.key).exists()
+    assert not list(engine_config.environment_store().root.glob("*.building-*"))
+    assert not (engine_config.environment_store().root / environment.key).exists()
 
     # Other connectors of the connection keep working.
     assert preview_run(connector=connector, action="read").status == RunStatus.SUCCEEDED
@@ -153,7 +153,7 @@ def test_a_stranger_cannot_rebuild(tiny_connector, builds, client, stranger):
 
 def test_unused_environments_are_pruned(tiny_connector, builds):
     key = preview_run(connector=tiny_connector, action="list").parameters["environment"]
-    root = services.environment_store().root
+    root = engine_config.environment_store().root
     assert (root / key).is_dir()
     call_command("prune_environments", "--older-than", "1", verbosity=0)
     assert (root / key).is_dir()  # used just now
@@ -161,7 +161,7 @@ def test_unused_environments_are_pruned(tiny_connector, builds):
     call_command("prune_environments", "--older-than", "1", verbosity=0)
     assert not (root / key).exists()
     assert not Environment.objects.filter(key=key).exists()
-    assert key not in environment_sandboxes.running()
+    assert key not in engine_config.sandboxes().running()
     # The next run builds it again.
     assert preview_run(connector=tiny_connector, action="read").status == RunStatus.SUCCEEDED
     assert builds == [key, key]

@@ -13,7 +13,7 @@ import pytest
 from connector_engine.environments.store import EnvironmentStore, PackageFileRef, environment_spec
 from connector_engine.protocol import SandboxRequest
 from connector_engine.sandbox import run_action
-from connector_engine.sandbox.registry import EnvironmentNotVisible, EnvironmentSandboxes
+from connector_engine.sandbox.registry import EnvironmentNotVisible, SandboxRegistry
 from tests.environments.helpers import wheel_bytes, wheel_name
 
 PROBE = """
@@ -60,8 +60,7 @@ needs_bwrap = pytest.mark.skipif(
 @needs_bwrap
 def test_the_worker_imports_the_environment_and_still_hides_the_data(hidden_store):
     hidden, ready = hidden_store
-    pool = EnvironmentSandboxes()
-    pool.configure(hidden_paths=[hidden])
+    pool = SandboxRegistry(hidden_paths=[hidden])
     try:
         with pool.lease(ready) as sandbox:
             code = PROBE.replace("HIDDEN_DIR", repr(hidden))
@@ -76,8 +75,7 @@ def test_the_worker_imports_the_environment_and_still_hides_the_data(hidden_stor
 @needs_bwrap
 def test_an_idle_worker_is_stopped_and_a_busy_one_kept(hidden_store):
     hidden, ready = hidden_store
-    pool = EnvironmentSandboxes()
-    pool.configure(hidden_paths=[hidden], idle_s=0.2)
+    pool = SandboxRegistry(hidden_paths=[hidden], idle_s=0.2)
     try:
         with pool.lease(ready) as sandbox:
             request = SandboxRequest(action="list", code=PROBE.replace("HIDDEN_DIR", "'/'"))
@@ -93,8 +91,7 @@ def test_an_idle_worker_is_stopped_and_a_busy_one_kept(hidden_store):
 
 def test_without_bubblewrap_a_hidden_environment_is_refused_clearly(hidden_store):
     hidden, ready = hidden_store
-    pool = EnvironmentSandboxes()
-    pool.configure(hidden_paths=[hidden], use_bwrap=False)
+    pool = SandboxRegistry(hidden_paths=[hidden], use_bwrap=False)
     with pytest.raises(EnvironmentNotVisible, match="ENVIRONMENTS_DIR"), pool.lease(ready):
         pass
     assert pool.running() == []

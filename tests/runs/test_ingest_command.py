@@ -133,7 +133,7 @@ def test_spark_queues_a_scale_out_ingest_and_refuses_spark_connectors(
 ):
     code, out, _ = run_command(capsys, source_connector.slug, "--spark")
     assert code == 0 and "Queued ingest" in out
-    assert Run.objects.get().parameters["engine"] == "spark"
+    assert Run.objects.get().engine == "spark"
     spark_connector = make_connector(connection=connection, name="S", interface="spark")
     with pytest.raises(CommandError, match="already reads through Spark") as raised:
         call_command("ingest", spark_connector.slug, "--spark")

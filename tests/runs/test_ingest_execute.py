@@ -183,7 +183,7 @@ def test_a_dry_run_plans_without_writing(source_connector, source):
     source.set("a", "v2")
     source.set("b", "v1")
     run = ingest(source_connector, dry_run=True)
-    assert run.status == RunStatus.SUCCEEDED and run.is_dry_run
+    assert run.status == RunStatus.SUCCEEDED and run.dry_run
     plan = run.result["plan"]
     assert plan["counts"] == {"read": 2, "skip": 0, "delete": 0}
     assert plan["read"] == [{"name": "a", "reason": "changed"}, {"name": "b", "reason": "new"}]
@@ -211,7 +211,7 @@ def test_only_one_ingest_per_connector_is_active(source_connector, source):
     with pytest.raises(services.IngestAlreadyActive) as raised:
         services.ingest_create(connector=source_connector)
     assert raised.value.run == first
-    assert services.ingest_create(connector=source_connector, dry_run=True).is_dry_run
+    assert services.ingest_create(connector=source_connector, dry_run=True).dry_run
 
 
 def test_a_claimed_run_is_not_executed_twice(source_connector, source):

@@ -103,7 +103,7 @@ def test_the_editor_offers_a_spark_ingest_and_queues_one(client, member, source,
     editor = client.get(reverse("connector_editor", args=[source.slug]))
     assert b'name="engine" value="spark"' in editor.content
     client.post(reverse("runs:ingest", args=[source.slug]), {"engine": "spark"})
-    assert Run.objects.get(kind="ingest").parameters["engine"] == "spark"
+    assert Run.objects.get(kind="ingest").engine == "spark"
 
 
 def test_a_spark_connector_is_not_offered_scale_out(client, member, connection):

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from connections.models import Connector
-from runs import spark
+from connectors_site import engine_config
 from runs.models import Run, RunStatus
 from runs.services import preview_run
 from tests.factories import TRIVIAL_CODE, make_connector
@@ -128,8 +128,10 @@ def test_it_lists_and_reads_the_csv_folder_example(examples):
 
 def test_it_lists_the_spark_example_without_starting_spark(examples):
     connector = Connector.objects.get(slug="languages-spark")
-    starts = spark.local_server().starts
+    starts = engine_config.spark_server().starts
     run = preview_run(connector=connector, action="list")
     assert run.status == RunStatus.SUCCEEDED, run.error_message
     assert run.result["leaf_count"] == 6
-    assert spark.local_server().starts == starts  # only reads and schemas need Spark (tests/spark)
+    assert (
+        engine_config.spark_server().starts == starts
+    )  # only reads and schemas need Spark (tests/spark)

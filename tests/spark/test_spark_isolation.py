@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection as db_connection
 
 from connector_engine.spark.server import LocalSparkServer
-from runs import spark
+from connectors_site import engine_config
 from runs.models import RunStatus
 from runs.services import preview_run
 from tests.factories import make_connector
@@ -87,10 +87,9 @@ def test_it_hides_the_data_directory_from_python_code_the_server_runs(spark_serv
     assert outcomes["/usr/not-written.txt"] == "OSError"
 
 
-def test_it_says_reduced_isolation_without_bubblewrap(tmp_path, monkeypatch):
+def test_it_says_reduced_isolation_without_bubblewrap(tmp_path):
     server = LocalSparkServer(tmp_path, use_bwrap=False)
     assert server.isolation.startswith("reduced isolation: bubblewrap disabled")
-    monkeypatch.setattr(spark, "_server", server)  # this process's manager, never started
-    status = spark.spark_status()
+    status = engine_config.spark_status(server)  # a manager that is never started
     assert status["label"] == "local Spark Connect server (local[*], reduced isolation)"
     assert status["isolation"] == server.isolation and status["up"] is False

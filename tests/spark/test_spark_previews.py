@@ -11,7 +11,7 @@ import pytest
 
 from connections.models import Connector
 from connector_engine.spark.server import LocalSparkServer
-from runs import spark
+from connectors_site import engine_config
 from runs.models import RunStatus
 from runs.services import preview_run
 from tests.factories import make_connector
@@ -168,12 +168,12 @@ def jvm_busy(pid: int, window_s: float = 1.0) -> bool:
 def test_it_uses_a_configured_remote_and_never_shows_its_token(tmp_path, settings, connection):
     """No spark_server fixture: a configured remote must not start the local server."""
     remote = LocalSparkServer(tmp_path / "remote", warm_up=False)
-    local = spark.local_server()
+    local = engine_config.spark_server()
     local_was_up, starts = local.is_up(), local.starts
     try:
         settings.SPARK_REMOTE = remote.remote()
-        assert spark.spark_status()["kind"] == "remote"
-        assert remote.token not in str(spark.spark_status())
+        assert engine_config.spark_status()["kind"] == "remote"
+        assert remote.token not in str(engine_config.spark_status())
         connector = make_connector(
             connection=connection, name="Remote", code=WAREHOUSE, interface="spark"
         )

@@ -21,7 +21,7 @@ from connector_engine.spark.server import (
     _process_tree,
     port_accepts,
 )
-from runs import spark
+from connectors_site import engine_config
 from runs.models import RunStatus
 from runs.services import preview_run
 from tests.processes import wait_for
@@ -40,7 +40,7 @@ def test_it_keeps_the_token_off_the_command_line_and_binds_loopback(spark_server
     assert "spark.ui.enabled=false" in cmdline.replace("\0", " ")
     assert spark_server.state_path.stat().st_mode & 0o777 == 0o600
     assert spark_server.log_path.is_file()
-    assert spark.spark_status() == {
+    assert engine_config.spark_status() == {
         "kind": "local",
         "label": "local Spark Connect server (local[*])",
         "up": True,

@@ -13,7 +13,8 @@ import pytest
 import connector_engine as engine
 from connector_engine.spark.server import LocalSparkServer, _cmdline, _process_tree
 from connector_engine.spark.sessions import url_with_session
-from runs import services, spark
+from connectors_site import engine_config
+from runs import services
 from runs.models import RunStatus
 from runs.services import preview_run
 from tests.factories import make_connector
@@ -140,7 +141,7 @@ def test_it_rotates_a_session_the_server_closed(spark_server, connection, settin
     url = spark_server.remote()
     closed = set()
     with contextlib.ExitStack() as stack:  # every slot's id, closed on the server
-        leases = [stack.enter_context(spark.spark_session_lease()) for _ in range(4)]
+        leases = [stack.enter_context(engine_config.spark_session_lease()) for _ in range(4)]
         for lease in leases:
             session = SparkSession.builder.remote(url_with_session(url, lease.session_id)).create()
             session.range(1).collect()

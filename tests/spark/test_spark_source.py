@@ -17,9 +17,9 @@ from django.conf import settings
 
 from connections.models import Connector
 from connector_engine.masking import MASK
-from connector_engine.sandbox.registry import environment_sandboxes
 from connector_engine.spark.server import LocalSparkServer
-from runs import services, spark, storage
+from connectors_site import engine_config
+from runs import services, storage
 from runs.models import JobStatus, Partition, PartitionJob, RunStatus
 from tests.environments.helpers import IMPORTING_CODE, upload_wheel
 from tests.factories import make_connector
@@ -166,7 +166,7 @@ def test_the_same_code_scales_out_on_a_configured_remote(tmp_path, settings, con
     staging = tmp_path / "shared-staging"
     staging.mkdir()
     remote = LocalSparkServer(tmp_path / "remote", warm_up=False, writable_paths=[staging])
-    local = spark.local_server()
+    local = engine_config.spark_server()
     starts = local.starts
     source.set("a", "v1", rows=3)
     source.set("2024/b.csv", "v1", rows=2)
@@ -201,7 +201,7 @@ def test_the_connections_packages_are_importable_in_sparks_workers(connection, s
         table = pq.read_table(storage.absolute_path(partition.storage_path))
         assert table.column("value").to_pylist() == ["tinypkg 0.1"]
     finally:
-        environment_sandboxes.stop()
+        engine_config.sandboxes().stop()
         shutil.rmtree(settings.ENVIRONMENTS_DIR, ignore_errors=True)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from connections.models import Connector
+from connector_engine.protocol import IngestEngine
 from runs import selectors, services
 from runs.models import Run, RunStatus
 
@@ -55,7 +56,7 @@ class Command(BaseCommand):
             raise usage_error(f"no connector with slug {options['slug']!r}") from None
         if options["cancel"]:
             return self.cancel(connector, options["json"])
-        engine = services.ENGINE_SPARK if options["spark"] else services.ENGINE_SANDBOX
+        engine = IngestEngine.SPARK if options["spark"] else IngestEngine.SANDBOX
         try:
             if options["wait"] or options["dry_run"]:
                 run = services.ingest_create(
@@ -111,8 +112,8 @@ def run_summary(run: Run) -> dict[str, Any]:
         "run_id": run.pk,
         "connector": run.connector.slug,
         "status": run.status,
-        "dry_run": run.is_dry_run,
-        "engine": (run.parameters or {}).get("engine", "sandbox"),
+        "dry_run": run.dry_run,
+        "engine": run.engine,
         "plan": result.get("plan"),
         "listing": result.get("listing"),
         "progress": selectors.run_progress(run),

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 import connector_engine as engine
 from connections.models import Connector
 from connector_engine.protocol import ACTIONS, INTERFACES, PARSERS
+from connectors_site import engine_config
 from runs import services
 
 # Exit statuses: the preview worked / the user's code failed / bad usage.
@@ -116,7 +117,7 @@ class Command(BaseCommand):
             parser=options["parser"],
             credentials=read_text(options["credentials_file"], "credentials file"),
             object=metadata,
-            limits=services.preview_limits(
+            limits=engine_config.preview_limits(
                 row_limit=options["limit"],
                 max_objects=options["max_objects"],
                 timeout_s=options["timeout"],

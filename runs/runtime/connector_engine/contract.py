@@ -336,3 +336,21 @@ def _at(node: _FunctionDef, message: str, severity: str = ERROR) -> Problem:
 def _names(names: tuple[str, ...]) -> str:
     """Join names as 'a, b, c or d'."""
     return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+
+
+def needs_spark(code: str, action: str, interface: str) -> bool:
+    """Say whether a request will use `spark`: a spark read or schema, or infer_schema(spark)."""
+    if action not in ("read", "schema"):
+        return False
+    if interface == "spark":
+        return True
+    if action != "schema":
+        return False
+    tree, _ = _parse(code)
+    if tree is None:
+        return False
+    infer = _collect_definitions(tree).functions.get("infer_schema")
+    if infer is None:
+        return False
+    args = infer.args
+    return "spark" in {a.arg for a in args.args + args.kwonlyargs}  # **kwargs never gets spark

@@ -1,28 +1,104 @@
-"""The values that cross the sandbox boundary: what to run, within which limits, and what came back.
+"""What crosses the engine's boundary: requests, results, limits, vocabularies and the error shape.
 
-Plain dataclasses, JSON-friendly, no Django import: the trusted side (Django, the CLI, the ingest
-worker) builds a SandboxRequest and gets a SandboxResult from `runs.runtime.run_action`.
+Plain dataclasses and enums, JSON-friendly, no Django import. The trusted side (Django, the CLI,
+the ingest worker) builds a SandboxRequest and gets a SandboxResult from
+`connector_engine.sandbox`. Django's choices are derived from the enums here; every error the
+engine reports, wherever it comes from, has the shape `make_error` returns.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any, TypedDict
 
-Action = Literal["context", "list", "read", "schema"]
-Interface = Literal["pandas", "spark", "bytes"]
-Parser = Literal["csv", "jsonl", "parquet", "lines"]
 
-ACTIONS: tuple[str, ...] = ("context", "list", "read", "schema")
-INTERFACES: tuple[str, ...] = ("pandas", "spark", "bytes")
-PARSERS: tuple[str, ...] = ("csv", "jsonl", "parquet", "lines")
+class Action(StrEnum):
+    """What a sandbox request does with the connector."""
+
+    CONTEXT = "context"
+    LIST = "list"
+    READ = "read"
+    SCHEMA = "schema"
+
+    @property
+    def label(self) -> str:
+        return _ACTION_LABELS[self]
+
+
+class Interface(StrEnum):
+    """Which reader a connector defines: how its partitions become rows."""
+
+    PANDAS = "pandas"
+    SPARK = "spark"
+    BYTES = "bytes"
+
+    @property
+    def label(self) -> str:
+        return _INTERFACE_LABELS[self]
+
+    @property
+    def reader(self) -> str:
+        """The reader function this interface calls."""
+        return READERS[self]
+
+
+class Parser(StrEnum):
+    """How the bytes interface turns chunks into rows."""
+
+    CSV = "csv"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+    LINES = "lines"
+
+    @property
+    def label(self) -> str:
+        return _PARSER_LABELS[self]
+
+
+class IngestEngine(StrEnum):
+    """Where an ingest reads its partitions."""
+
+    SANDBOX = "sandbox"  # in sandbox batches on this machine
+    SPARK = "spark"  # as one Spark job (a Python Data Source), written by Spark
+
+    @property
+    def label(self) -> str:
+        return _ENGINE_LABELS[self]
+
+
+_ACTION_LABELS = {
+    Action.CONTEXT: "Preview context",
+    Action.LIST: "List objects",
+    Action.READ: "Preview partition",
+    Action.SCHEMA: "Infer schema",
+}
+_INTERFACE_LABELS = {
+    Interface.PANDAS: "pandas DataFrame",
+    Interface.SPARK: "Spark DataFrame",
+    Interface.BYTES: "bytes (parsed)",
+}
+_PARSER_LABELS = {
+    Parser.CSV: "CSV",
+    Parser.JSONL: "JSON lines",
+    Parser.PARQUET: "Parquet",
+    Parser.LINES: "raw lines",
+}
+_ENGINE_LABELS = {
+    IngestEngine.SANDBOX: "sandbox",
+    IngestEngine.SPARK: "Spark (scale out)",
+}
+
+ACTIONS: tuple[str, ...] = tuple(Action)
+INTERFACES: tuple[str, ...] = tuple(Interface)
+PARSERS: tuple[str, ...] = tuple(Parser)
 
 # The reader function each interface calls, and the parameters the engine passes by keyword.
 READERS: dict[str, str] = {
-    "pandas": "read_pandas_dataframe",
-    "spark": "read_spark_dataframe",
-    "bytes": "read_bytes",
+    Interface.PANDAS: "read_pandas_dataframe",
+    Interface.SPARK: "read_spark_dataframe",
+    Interface.BYTES: "read_bytes",
 }
 READER_PARAMETERS: dict[str, tuple[str, ...]] = {
     "read_pandas_dataframe": ("context", "metadata"),
@@ -34,6 +110,95 @@ INFER_SCHEMA_PARAMETERS: tuple[str, ...] = ("spark", "context", "metadata", "cre
 
 # How the connection's shared library code is importable from connector code.
 LIBRARY_MODULE = "library"
+
+
+# ---------------------------------------------------------------- errors
+
+
+class ErrorType(StrEnum):
+    """The error types the engine itself reports (user exceptions keep their class name)."""
+
+    CANCELLED = "Cancelled"
+    TIMEOUT = "Timeout"
+    CPU_LIMIT = "CpuLimit"
+    MEMORY_LIMIT = "MemoryLimit"
+    KILLED_BY_SIGNAL = "KilledBySignal"
+    PROCESS_EXIT = "ProcessExit"
+    OUTPUT_TOO_LARGE = "OutputTooLarge"
+    SANDBOX_ERROR = "SandboxError"
+    CONTRACT_ERROR = "ContractError"
+    INVALID_REQUEST = "InvalidRequest"
+    CONFIGURATION_ERROR = "ConfigurationError"
+    NO_OBJECTS = "NoObjects"
+    NOT_AVAILABLE = "NotAvailable"
+    ENVIRONMENT_ERROR = "EnvironmentError"
+    SPARK_UNAVAILABLE = "SparkUnavailable"
+    SPARK_BUSY = "SparkBusy"
+    SPARK_SESSION_CLOSED = "SparkSessionClosed"
+    SPARK_JOB_FAILED = "SparkJobFailed"
+    SCHEMA_UNAVAILABLE = "SchemaUnavailable"
+    SCHEMA_NOT_SUPPORTED = "SchemaNotSupported"
+    SCHEMA_MISMATCH = "SchemaMismatch"
+    VALIDATION_ERROR = "ValidationError"
+    LISTING_TRUNCATED = "ListingTruncated"
+    PARTITIONS_FAILED = "PartitionsFailed"
+    STORAGE_ERROR = "StorageError"
+    INTERRUPTED = "Interrupted"
+    INTERNAL_ERROR = "InternalError"
+
+
+# The connector's process died or was stopped by a limit: what it was doing is lost, but
+# another attempt (alone, with the full limits) may succeed.
+PROCESS_FAILURES = frozenset(
+    {
+        ErrorType.TIMEOUT,
+        ErrorType.CPU_LIMIT,
+        ErrorType.MEMORY_LIMIT,
+        ErrorType.KILLED_BY_SIGNAL,
+        ErrorType.PROCESS_EXIT,
+        ErrorType.OUTPUT_TOO_LARGE,
+        ErrorType.SANDBOX_ERROR,
+    }
+)
+# The sandbox killed the connector's process: a Spark client it held may have left a query
+# running on the server.
+CHILD_KILLED = (PROCESS_FAILURES - {ErrorType.OUTPUT_TOO_LARGE}) | {ErrorType.CANCELLED}
+
+
+class ErrorDict(TypedDict):
+    """The one error shape: what failed, and where in the user's code when it was there."""
+
+    type: str
+    message: str
+    function: str | None  # the user function the error is located in
+    line: int | None  # its line in `file`
+    file: str | None  # "<connector>" or "<library>"
+    traceback: str  # user frames only; or a log (pip's) that explains the error
+
+
+def make_error(
+    type_: str,
+    message: str,
+    *,
+    function: str | None = None,
+    line: int | None = None,
+    file: str | None = None,
+    traceback: str | None = "",
+) -> dict[str, Any]:
+    """Return an error in the one shape every part of the engine reports."""
+    return {
+        "type": str(type_),
+        "message": message,
+        "function": function,
+        "line": line,
+        "file": file,
+        "traceback": traceback or "",
+    }
+
+
+def error_type(error: dict[str, Any] | None) -> str:
+    """Return an error's type, "" for no error."""
+    return str((error or {}).get("type") or "")
 
 
 @dataclass(frozen=True)

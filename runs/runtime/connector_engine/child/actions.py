@@ -69,6 +69,7 @@ from connector_engine.protocol import (
     READERS,
     SandboxRequest,
 )
+from connector_engine.spark.connect import spark_session_class, without_jvm_trace
 from connector_engine.spark.sessions import session_id_of
 from connector_engine.values import describe, json_safe, safe_repr, type_name
 
@@ -83,7 +84,6 @@ SPARK_SESSION_CLOSED = (
     "The Spark session this request leased was closed or expired on the server; "
     "a retry gets a new one"
 )
-SPARK_JVM_STACKTRACE = "\n\nJVM stacktrace:"
 ROOT_METADATA_HINT = (
     " (hint: list_objects is called with metadata=None at the root; start with "
     "`metadata = metadata or {}` or test `if not metadata:`)"
@@ -517,16 +517,6 @@ def _is_spark_dataframe(value: Any) -> bool:
     return isinstance(value, DataFrame)
 
 
-def spark_session_class() -> Any:
-    """Import pyspark's Spark Connect SparkSession without its pandas-version notices."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        from pyspark.sql.connect.session import SparkSession
-    return SparkSession
-
-
 def connect_spark(remote: str | None) -> Any:
     """Return a Spark Connect session to `remote` (reset when pooled); NotAvailable without."""
     if not remote:
@@ -592,14 +582,14 @@ def spark_error(exc: BaseException, func: Callable[..., Any]) -> BaseException:
         function, file = frame.f_code.co_name, frame.f_code.co_filename
     else:
         function, line, file = function_location(func)
-    message = error_message(exc).split(SPARK_JVM_STACKTRACE, 1)[0].strip()
+    message = without_jvm_trace(error_message(exc)).strip()
     return ConnectorError(
         type(exc).__name__,
         message or type(exc).__name__,
         function=function,
         line=line,
         file=file,
-        extra={"traceback": user_traceback(exc).split(SPARK_JVM_STACKTRACE, 1)[0]},
+        extra={"traceback": without_jvm_trace(user_traceback(exc))},
     )
 
 

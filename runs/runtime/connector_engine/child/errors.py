@@ -14,6 +14,8 @@ import traceback
 from types import CodeType, TracebackType
 from typing import Any
 
+from connector_engine.protocol import make_error
+
 CONNECTOR_FILENAME = "<connector>"
 LIBRARY_FILENAME = "<library>"
 USER_FILENAMES = frozenset({CONNECTOR_FILENAME, LIBRARY_FILENAME})
@@ -42,7 +44,9 @@ class ConnectorError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         """Return the structured error."""
-        error = error_dict(self.type, self.message, self.function, self.line, file=self.file)
+        error = make_error(
+            self.type, self.message, function=self.function, line=self.line, file=self.file
+        )
         error.update(self.extra)
         return error
 
@@ -51,26 +55,6 @@ class ConnectorError(Exception):
         """Build an error located at the definition of a user function."""
         function, line, file = function_location(func)
         return cls(type_, message, function=function, line=line, file=file)
-
-
-def error_dict(
-    type_: str,
-    message: str,
-    function: str | None = None,
-    line: int | None = None,
-    traceback_text: str | None = None,
-    *,
-    file: str | None = None,
-) -> dict[str, Any]:
-    """Return the error shape shared by every action."""
-    return {
-        "type": type_,
-        "message": message,
-        "function": function,
-        "line": line,
-        "file": file,
-        "traceback": traceback_text,
-    }
 
 
 def register_source(filename: str, source: str) -> None:
@@ -104,13 +88,13 @@ def user_error(exc: BaseException, memory_mb: int | None = None) -> dict[str, An
         function, line, file = innermost.f_code.co_name, lineno, innermost.f_code.co_filename
     elif isinstance(exc, SyntaxError) and exc.filename in USER_FILENAMES:
         line, file = exc.lineno, exc.filename
-    return error_dict(
+    return make_error(
         type(exc).__name__,
         error_message(exc, memory_mb),
-        function,
-        line,
-        user_traceback(exc),
+        function=function,
+        line=line,
         file=file,
+        traceback=user_traceback(exc),
     )
 
 

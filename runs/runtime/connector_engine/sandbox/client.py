@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from connector_engine import IMPORT_ROOT
-from connector_engine.protocol import SandboxRequest, SandboxResult
-from connector_engine.sandbox.supervisor import MAX_RESULT_BYTES, cancelled_error, process_error
+from connector_engine.protocol import SandboxRequest, SandboxResult, make_error
+from connector_engine.sandbox.supervisor import MAX_RESULT_BYTES, cancelled_error
 from connector_engine.system.bubblewrap import bwrap_choice, bwrap_filesystem, bwrap_namespaces
 from connector_engine.system.framing import FrameError, decode_message, encode_message
 
@@ -304,7 +304,7 @@ class Sandbox:
                 problem = "the sandbox worker did not answer in time"
                 break
             return self._result(request, envelope, table, started)
-        error = process_error("SandboxError", f"The sandbox failed: {problem}")
+        error = make_error("SandboxError", f"The sandbox failed: {problem}")
         return SandboxResult(
             ok=False,
             action=request.action,
@@ -375,44 +375,20 @@ def _elapsed_ms(started: float) -> int:
 
 
 _live_sandboxes: weakref.WeakSet[Sandbox] = weakref.WeakSet()
-_default_lock = threading.Lock()
-_default_sandbox: Sandbox | None = None
-_default_options: dict[str, Any] = {"hidden_paths": (), "use_bwrap": None}
-
-
-def configure_default_sandbox(
-    hidden_paths: Sequence[str] = (), use_bwrap: bool | None = None
-) -> None:
-    """Set what the default sandbox hides (data directory, database, settings); restarts it."""
-    global _default_sandbox
-    with _default_lock:
-        _default_options.update(hidden_paths=tuple(hidden_paths), use_bwrap=use_bwrap)
-        old, _default_sandbox = _default_sandbox, None
-    if old is not None:
-        old.stop()
-
-
-def default_sandbox() -> Sandbox:
-    """Return the process-wide sandbox, creating it on first use."""
-    global _default_sandbox
-    with _default_lock:
-        if _default_sandbox is None:
-            _default_sandbox = Sandbox(**_default_options)
-        return _default_sandbox
 
 
 def run_action(
     request: SandboxRequest,
     *,
-    sandbox: Sandbox | None = None,
+    sandbox: Sandbox,
     cancel: threading.Event | None = None,
 ) -> SandboxResult:
-    """Run one action of a connector in the sandbox and return its masked result.
+    """Run one action of a connector in `sandbox` and return its masked result.
 
     Setting `cancel` (from any thread) kills the request's processes at once and makes this
     return a result with error type "Cancelled".
     """
-    return (sandbox or default_sandbox()).run(request, cancel=cancel)
+    return sandbox.run(request, cancel=cancel)
 
 
 @atexit.register

@@ -1,10 +1,10 @@
-"""Warm sandboxes for package environments: one worker per environment, stopped when idle.
+"""Every warm sandbox of a process: the base environment's and one per package environment.
 
-Django-free. `environment_sandboxes.lease(ready)` returns the warm Sandbox whose worker has the
-environment's site-packages on sys.path (starting it on first use) and marks it in use until the
-`with` block ends. A reaper thread stops workers nobody has used for `idle_s` seconds and that no
-request is using; the next request starts a new one. Requests without packages use the default
-sandbox (`connector_engine.sandbox.client.default_sandbox`), not this pool.
+`SandboxRegistry.lease(environment)` returns the warm Sandbox whose worker has that environment's
+site-packages on sys.path (the base environment's when `environment` is None), starting it on
+first use, and marks it in use until the `with` block ends. A reaper thread stops package
+environments' workers nobody has used for `idle_s` seconds and that no request is using; the
+next request starts a new one. The base environment's worker stays warm.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from connector_engine.environments.store import ReadyEnvironment
 from connector_engine.sandbox.client import Sandbox
 
 DEFAULT_IDLE_S = 300.0
+BASE = ("", 0)  # the registry key of the base environment (no packages)
 
 
 class EnvironmentNotVisible(Exception):
@@ -30,40 +31,32 @@ class EnvironmentNotVisible(Exception):
 @dataclass
 class _Entry:
     sandbox: Sandbox
-    key: str
+    key: str  # the environment's key; "" for the base environment
     active: int = 0
     last_used: float = 0.0
 
 
-class EnvironmentSandboxes:
-    """A thread-safe pool of warm sandboxes keyed by environment build."""
+class SandboxRegistry:
+    """A thread-safe registry of warm sandboxes keyed by environment build."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: dict[tuple[str, int], _Entry] = {}
-        self._hidden_paths: tuple[str, ...] = ()
-        self._use_bwrap: bool | None = None
-        self.idle_s = DEFAULT_IDLE_S
-        self._reaper: threading.Thread | None = None
-
-    def configure(
+    def __init__(
         self,
         *,
         hidden_paths: Sequence[str] = (),
         use_bwrap: bool | None = None,
         idle_s: float = DEFAULT_IDLE_S,
     ) -> None:
-        """Set what every environment's sandbox hides and how long idle workers live; stop all."""
-        with self._lock:
-            self._hidden_paths = tuple(os.path.abspath(path) for path in hidden_paths)
-            self._use_bwrap = use_bwrap
-            self.idle_s = idle_s
-        self.stop()
+        self.hidden_paths = tuple(os.path.abspath(path) for path in hidden_paths)
+        self.use_bwrap = use_bwrap
+        self.idle_s = idle_s
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, int], _Entry] = {}
+        self._reaper: threading.Thread | None = None
 
     @contextlib.contextmanager
-    def lease(self, ready: ReadyEnvironment) -> Iterator[Sandbox]:
-        """Yield the environment's warm sandbox, kept in use until the block ends."""
-        entry = self._acquire(ready)
+    def lease(self, environment: ReadyEnvironment | None = None) -> Iterator[Sandbox]:
+        """Yield the environment's warm sandbox (the base one for None) until the block ends."""
+        entry = self._acquire(environment)
         try:
             yield entry.sandbox
         finally:
@@ -72,7 +65,7 @@ class EnvironmentSandboxes:
                 entry.last_used = time.monotonic()
 
     def stop(self, key: str | None = None) -> int:
-        """Stop the workers of environment `key` (every environment when None); return how many.
+        """Stop the workers of environment `key` (every worker when None); return how many.
 
         A request running in one of them finishes; the next one starts a fresh worker.
         """
@@ -84,13 +77,13 @@ class EnvironmentSandboxes:
         return len(stopped)
 
     def reap(self, now: float | None = None) -> int:
-        """Stop workers idle for idle_s and not in use; return how many were stopped."""
+        """Stop environments' workers idle for idle_s and not in use; return how many."""
         now = time.monotonic() if now is None else now
         with self._lock:
             idle = [
                 k
                 for k, entry in self._entries.items()
-                if entry.active == 0 and now - entry.last_used >= self.idle_s
+                if k != BASE and entry.active == 0 and now - entry.last_used >= self.idle_s
             ]
             stopped = [self._entries.pop(k) for k in idle]
         for entry in stopped:
@@ -98,28 +91,35 @@ class EnvironmentSandboxes:
         return len(stopped)
 
     def running(self) -> list[str]:
-        """Keys of the environments with a warm worker in this process."""
+        """Keys of the package environments with a warm worker in this process."""
         with self._lock:
-            return sorted({entry.key for entry in self._entries.values()})
+            return sorted({entry.key for entry in self._entries.values() if entry.key})
 
-    def _acquire(self, ready: ReadyEnvironment) -> _Entry:
-        identity = (ready.key, ready.generation)
+    def _acquire(self, environment: ReadyEnvironment | None) -> _Entry:
+        identity = BASE if environment is None else (environment.key, environment.generation)
         with self._lock:
             entry = self._entries.get(identity)
             if entry is None:
-                sandbox = Sandbox(self._hidden_paths, self._use_bwrap, ready.python_paths)
-                if not sandbox.use_bwrap:
-                    _require_visible(ready, self._hidden_paths)
-                entry = _Entry(sandbox, ready.key)
+                entry = self._new_entry(environment)
                 self._entries[identity] = entry
                 # An older build of the same environment (rebuilt since) is retired when idle.
                 for other_identity, other in self._entries.items():
-                    if other.key == ready.key and other_identity != identity:
+                    if other.key == entry.key and other_identity != identity:
                         other.last_used = float("-inf")
             entry.active += 1
             entry.last_used = time.monotonic()
-            self._start_reaper()
+            if identity != BASE:
+                self._start_reaper()
         return entry
+
+    def _new_entry(self, environment: ReadyEnvironment | None) -> _Entry:
+        """Create the sandbox of one environment (called with the lock held; starts nothing)."""
+        if environment is None:
+            return _Entry(Sandbox(self.hidden_paths, self.use_bwrap), "")
+        sandbox = Sandbox(self.hidden_paths, self.use_bwrap, environment.python_paths)
+        if not sandbox.use_bwrap:
+            _require_visible(environment, self.hidden_paths)
+        return _Entry(sandbox, environment.key)
 
     def _start_reaper(self) -> None:
         """Start the reaper thread unless it runs (called with the lock held)."""
@@ -133,13 +133,13 @@ class EnvironmentSandboxes:
             time.sleep(max(0.05, min(self.idle_s / 4, 30.0)))
             self.reap()
             with self._lock:
-                if not self._entries:
+                if not any(key != BASE for key in self._entries):
                     self._reaper = None
                     return
 
 
-def _require_visible(ready: ReadyEnvironment, hidden_paths: Sequence[str]) -> None:
-    for path in ready.python_paths:
+def _require_visible(environment: ReadyEnvironment, hidden_paths: Sequence[str]) -> None:
+    for path in environment.python_paths:
         for hidden in hidden_paths:
             if Path(path).is_relative_to(hidden):
                 raise EnvironmentNotVisible(
@@ -147,6 +147,3 @@ def _require_visible(ready: ReadyEnvironment, hidden_paths: Sequence[str]) -> No
                     "bubblewrap it cannot be mounted elsewhere: install bubblewrap, or set "
                     "ENVIRONMENTS_DIR outside the data directory."
                 )
-
-
-environment_sandboxes = EnvironmentSandboxes()

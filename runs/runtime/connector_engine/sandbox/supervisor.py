@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector_engine.masking import Masker, remote_secrets
-from connector_engine.protocol import Limits, SandboxRequest, split_batch
+from connector_engine.protocol import Limits, SandboxRequest, make_error, split_batch
 from connector_engine.system import linux
 from connector_engine.system.framing import (
     FrameError,
@@ -83,7 +83,7 @@ def serve_connection(conn_fd: int, hidden_paths: list[str], isolation: str) -> N
             "ok": False,
             "result": None,
             "logs": "",
-            "error": process_error("SandboxError", f"The sandbox failed: {exc!r}"),
+            "error": make_error("SandboxError", f"The sandbox failed: {exc!r}"),
             "isolation": isolation,
         }
         table = b""
@@ -221,10 +221,10 @@ def run_connector_process(request: SandboxRequest, log_w: int, result_w: int) ->
     except BaseException as exc:  # report the engine's own failure instead of dying silently
         try:
             message = f"The engine failed inside the sandbox: {exc!r}"
-            error = process_error("SandboxError", message)
+            error = make_error("SandboxError", message)
             error["traceback"] = traceback.format_exc()
             if isinstance(exc, MemoryError):
-                error = process_error("MemoryError", "out of memory while returning the result")
+                error = make_error("MemoryError", "out of memory while returning the result")
             write_all(RESULT_FD, encode_message({"ok": False, "result": None, "error": error}))
         except BaseException:
             pass
@@ -441,7 +441,7 @@ def interpret(request: SandboxRequest, capture: Capture) -> tuple[dict[str, Any]
             reply.update(ok=bool(envelope.get("ok")), result=envelope.get("result"))
             reply["error"] = envelope.get("error")
         except (FrameError, ValueError):
-            reply["error"] = process_error(
+            reply["error"] = make_error(
                 "SandboxError", "The connector's process returned an unreadable result."
             )
         for holder in (reply, *batch_items(reply)):
@@ -470,14 +470,9 @@ def human_size(size: int) -> str:
     return f"{size / 1000 / 1000:.1f} MB"
 
 
-def process_error(type_: str, message: str) -> dict[str, Any]:
-    """Return an error that is about the process, not a line of user code."""
-    return {"type": type_, "message": message, "function": None, "line": None, "traceback": ""}
-
-
 def too_large_error() -> dict[str, Any]:
     """Return the error for a result above MAX_RESULT_BYTES."""
-    return process_error(
+    return make_error(
         "OutputTooLarge",
         f"The result is larger than {MAX_RESULT_BYTES // MB} MB and was not returned; "
         "read fewer rows per partition or split the data into more partitions.",
@@ -486,12 +481,12 @@ def too_large_error() -> dict[str, Any]:
 
 def cancelled_error() -> dict[str, Any]:
     """Return the error for a run its client cancelled."""
-    return process_error("Cancelled", "The run was cancelled; all its processes were killed.")
+    return make_error("Cancelled", "The run was cancelled; all its processes were killed.")
 
 
 def timeout_error(limits: Limits) -> dict[str, Any]:
     """Return the error for a run that hit the wall-clock timeout."""
-    return process_error(
+    return make_error(
         "Timeout",
         f"The connector ran longer than {limits.timeout_s:g} s and was stopped; "
         "all its processes were killed.",
@@ -512,25 +507,25 @@ def exit_error(capture: Capture, limits: Limits) -> dict[str, Any]:
     status = capture.status
     if os.WIFEXITED(status):
         code = os.WEXITSTATUS(status)
-        return process_error(
+        return make_error(
             "ProcessExit",
             f"The connector ended the process (exit code {code}) before returning a result, "
             "e.g. with os._exit(); return from the function or raise an exception instead.",
         )
     signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
     if signum == signal.SIGXCPU or (signum == signal.SIGKILL and capture.cpu_s >= limits.cpu_s):
-        return process_error(
+        return make_error(
             "CpuLimit",
             f"The connector used more than {limits.cpu_s} s of CPU time and was stopped.",
         )
     if signum in (signal.SIGKILL, signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS) and looks_like_oom(
         capture, limits
     ):
-        return process_error(
+        return make_error(
             "MemoryLimit",
             f"The connector was killed at the memory limit of {limits.memory_mb} MB.",
         )
-    return process_error("KilledBySignal", f"The connector's process was {signal_phrase(signum)}.")
+    return make_error("KilledBySignal", f"The connector's process was {signal_phrase(signum)}.")
 
 
 def looks_like_oom(capture: Capture, limits: Limits) -> bool:
@@ -579,7 +574,7 @@ def finish_table(
     try:
         table = checked_table(table_bytes, masker)
     except Exception as exc:
-        reply.update(ok=False, error=process_error("SandboxError", f"Unreadable table: {exc}"))
+        reply.update(ok=False, error=make_error("SandboxError", f"Unreadable table: {exc}"))
         return b""
     if isinstance(reply.get("result"), dict) and not request.full_table:
         from connector_engine.tabular import json_rows
@@ -598,7 +593,7 @@ def finish_batch_tables(reply: dict[str, Any], table_bytes: bytes, masker: Maske
         reply.update(
             ok=False,
             result=None,
-            error=process_error("SandboxError", "The batch read returned unreadable tables."),
+            error=make_error("SandboxError", "The batch read returned unreadable tables."),
         )
         return b""
     streams = []
@@ -608,7 +603,7 @@ def finish_batch_tables(reply: dict[str, Any], table_bytes: bytes, masker: Maske
             try:
                 stream = table_to_ipc(checked_table(data, masker))
             except Exception as exc:
-                error = process_error("SandboxError", f"Unreadable table: {exc}")
+                error = make_error("SandboxError", f"Unreadable table: {exc}")
                 item.update(ok=False, error=error)
         item["table_bytes"] = len(stream)
         streams.append(stream)

@@ -1,0 +1,164 @@
+"""Settings into engine configuration: the one module that builds the engine's objects.
+
+The engine (connector_engine) reads no settings; Django apps never build engine objects from
+settings themselves. They ask here for the sandbox registry, the limits of each kind of request,
+the paths user code must not see, the environment store and the Spark server and session pool.
+Nothing is created when this module is imported; process-wide objects are created on first use.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from django.conf import settings
+
+from connector_engine.environments.store import EnvironmentStore
+from connector_engine.protocol import Limits
+from connector_engine.sandbox.registry import SandboxRegistry
+from connector_engine.spark.server import LocalSparkServer
+from connector_engine.spark.sessions import SessionLease, SessionPool
+
+_lock = threading.Lock()
+_registry: SandboxRegistry | None = None
+_spark_server: LocalSparkServer | None = None
+
+
+def hidden_paths() -> list[str]:
+    """Paths user code must never see: the data directory, the database, the settings."""
+    paths = [str(settings.DATA_DIR), str(settings.BASE_DIR / "connectors_site")]
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        paths.append(str(database["NAME"]))
+    return paths
+
+
+def sandboxes() -> SandboxRegistry:
+    """This process's warm sandboxes (base and package environments), created on first use."""
+    global _registry
+    with _lock:
+        if _registry is None:
+            _registry = SandboxRegistry(
+                hidden_paths=hidden_paths(), idle_s=settings.ENVIRONMENT_WORKER_IDLE_S
+            )
+        return _registry
+
+
+def preview_limits(**overrides: Any) -> Limits:
+    """The sandbox limits of a preview, with per-request overrides (None keeps the setting)."""
+    limits = Limits(
+        timeout_s=settings.PREVIEW_TIMEOUT_S,
+        memory_mb=settings.SANDBOX_MEMORY_MB,
+        row_limit=settings.PREVIEW_ROW_LIMIT,
+        max_objects=settings.PREVIEW_MAX_OBJECTS,
+    )
+    return replace(limits, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def ingest_limits() -> Limits:
+    """The sandbox limits of one partition read of an ingest."""
+    timeout = settings.INGEST_TIMEOUT_S
+    return Limits(
+        timeout_s=timeout,
+        cpu_s=max(60, int(timeout) + 1),
+        memory_mb=settings.SANDBOX_MEMORY_MB,
+        row_limit=settings.PREVIEW_ROW_LIMIT,
+        max_objects=settings.INGEST_MAX_OBJECTS,
+    )
+
+
+def listing_limits() -> Limits:
+    """The sandbox limits of an ingest's listing: every leaf, up to INGEST_MAX_OBJECTS."""
+    timeout = settings.INGEST_LIST_TIMEOUT_S
+    return replace(ingest_limits(), timeout_s=timeout, cpu_s=max(60, int(timeout) + 1))
+
+
+def environment_store() -> EnvironmentStore:
+    """The package environments directory, with pip configured from settings."""
+    return EnvironmentStore(
+        settings.ENVIRONMENTS_DIR,
+        pip_args=settings.ENVIRONMENT_PIP_ARGS,
+        timeout_s=settings.ENVIRONMENT_BUILD_TIMEOUT_S,
+        hidden_paths=hidden_paths(),
+    )
+
+
+def spark_server() -> LocalSparkServer:
+    """This process's manager of the local Spark Connect server (not started by this call)."""
+    global _spark_server
+    with _lock:
+        if _spark_server is None:
+            _spark_server = LocalSparkServer(
+                settings.SPARK_DIR,
+                master=settings.SPARK_MASTER,
+                driver_memory=settings.SPARK_DRIVER_MEMORY,
+                ready_timeout_s=settings.SPARK_START_TIMEOUT_S,
+                max_memory_mb=settings.SPARK_MAX_MEMORY_MB,
+                hidden_paths=hidden_paths(),
+                readonly_paths=[settings.ENVIRONMENTS_DIR],
+                writable_paths=[settings.SPARK_STAGING_DIR],
+            )
+        return _spark_server
+
+
+def spark_remote() -> str:
+    """The Spark Connect URL to use: SPARK_REMOTE, or the local server (started when down)."""
+    if settings.SPARK_REMOTE:
+        return settings.SPARK_REMOTE
+    return spark_server().remote()
+
+
+def spark_sessions() -> SessionPool:
+    """The pool of Spark Connect session ids this installation's processes share."""
+    return SessionPool(settings.SPARK_DIR / "sessions", settings.SPARK_SESSION_POOL)
+
+
+@contextlib.contextmanager
+def spark_session_lease(*, wait_timeout_s: float | None = None) -> Iterator[SessionLease]:
+    """Lease a pooled session on the Spark in use; `lease.url` is its URL with `session_id`.
+
+    Raises SparkServerError when the local server cannot start and SessionPoolBusy when no
+    session frees up within `wait_timeout_s`.
+    """
+    with spark_sessions().lease(spark_remote(), wait_timeout_s) as lease:
+        yield lease
+
+
+def spark_status(server: LocalSparkServer | None = None) -> dict[str, Any]:
+    """Say which Spark is in use, whether it is up and how isolated (for pages; never starts).
+
+    `server` is the local server's manager to describe (default: this process's).
+    """
+    if settings.SPARK_REMOTE:
+        host = settings.SPARK_REMOTE.split(";", 1)[0].rstrip("/")
+        return {
+            "kind": "remote",
+            "label": f"Spark Connect at {host}",
+            "up": None,
+            "isolation": "remote",
+        }
+    server = server or spark_server()
+    label = f"local Spark Connect server ({settings.SPARK_MASTER})"
+    if not server.use_bwrap:
+        label = f"local Spark Connect server ({settings.SPARK_MASTER}, reduced isolation)"
+    return {"kind": "local", "label": label, "up": server.is_up(), "isolation": server.isolation}
+
+
+def _stop_at_exit() -> None:
+    """Stop the local server at exit without being cut short: a second Ctrl-C or SIGTERM (make
+    run sends both) would otherwise raise inside the stop and leave the server behind."""
+    server = _spark_server
+    if server is None:
+        return
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    server.stop_if_owned()
+
+
+atexit.register(_stop_at_exit)
