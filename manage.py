@@ -10,6 +10,9 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connectors_site.settings")
     from django.core.management import execute_from_command_line
 
+    from connectors_site.data_dir import prepare_data_dir
+
+    prepare_data_dir()
     execute_from_command_line(sys.argv)
 
 

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -90,7 +91,7 @@ def generated_secret(path: Path, make: Callable[[], str]) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     value = make()
     try:
         # O_EXCL: two processes starting at once must not write two different keys.
@@ -134,12 +135,13 @@ def database_from_url(url: str, data_dir: Path) -> dict:
     )
 
 
+# Private (mode 0700): it holds the database, the generated keys and ingested data. The entry
+# points (manage.py, wsgi, asgi) create it; importing settings creates and writes nothing.
 DATA_DIR = Path(os.environ.get("DATA_DIR") or BASE_DIR / "data").resolve()
-# Private: it holds the database, the generated keys and ingested data.
-DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 DEBUG = envbool("DEBUG", False)
-SECRET_KEY = envsecret("SECRET_KEY") or generated_secret(
+# Without SECRET_KEY, a key generated into DATA_DIR the first time it is used.
+SECRET_KEY = envsecret("SECRET_KEY") or lazy(generated_secret, str)(
     DATA_DIR / "secret_key", lambda: secrets.token_urlsafe(50)
 )
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
@@ -148,6 +150,12 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 # Fernet keys for connection credentials, newest first (comma-separated). Rotating: put a new key
 # in front and run `manage.py rotate_credentials`. Without the variable, a key file in DATA_DIR.
 CREDENTIALS_KEYS_FILE = DATA_DIR / "credentials_keys"
+
+
+def _generated_fernet_keys() -> list[str]:
+    """The Fernet keys of CREDENTIALS_KEYS_FILE, generating the file on first use."""
+    raw = generated_secret(CREDENTIALS_KEYS_FILE, lambda: Fernet.generate_key().decode())
+    return fernet_keys(raw, str(CREDENTIALS_KEYS_FILE))
 
 
 def fernet_keys(raw: str, source: str) -> list[str]:
@@ -169,10 +177,7 @@ _credentials_keys = envsecret("CREDENTIALS_KEYS")
 CREDENTIALS_KEYS = (
     fernet_keys(_credentials_keys, "CREDENTIALS_KEYS")
     if _credentials_keys is not None
-    else fernet_keys(
-        generated_secret(CREDENTIALS_KEYS_FILE, lambda: Fernet.generate_key().decode()),
-        str(CREDENTIALS_KEYS_FILE),
-    )
+    else lazy(_generated_fernet_keys, list)()
 )
 
 INSTALLED_APPS = [
@@ -258,7 +263,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise expects it even when serving from the finders
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

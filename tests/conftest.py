@@ -10,8 +10,14 @@ from django.contrib.auth.models import Group
 
 from connector_engine.spark.server import LocalSparkServer
 from connectors_site import engine_config
+from connectors_site.data_dir import prepare_data_dir
 from tests.factories import UserFactory, make_connection, make_connector
 from tests.runs.ingest_helpers import FakeSource
+
+
+def pytest_configure(config) -> None:
+    """Create the test data directory, as manage.py does for the app."""
+    prepare_data_dir()
 
 
 @pytest.fixture

@@ -1,0 +1,11 @@
+"""Create the data directory: done by each entry point (manage.py, wsgi, asgi), never by settings."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+def prepare_data_dir() -> None:
+    """Create DATA_DIR (mode 0700: database, keys, data) and the static folder WhiteNoise reads."""
+    settings.DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.STATIC_ROOT.mkdir(exist_ok=True)
