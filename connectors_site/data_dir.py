@@ -1,4 +1,4 @@
-"""Create the data directory: done by each entry point (manage.py, wsgi, asgi), never by settings."""
+"""Create the data directory: done by each entry point (manage.py, wsgi, asgi), not settings."""
 
 from __future__ import annotations
 
