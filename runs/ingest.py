@@ -70,7 +70,6 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-import connector_engine as engine
 from connections.models import Connector
 from connections.services import connector_environment_ensure
 from connector_engine.environments.store import ReadyEnvironment
@@ -82,7 +81,14 @@ from connector_engine.ingest.planner import (
     leaves_from_listing,
     partition_plan,
 )
-from connector_engine.protocol import PROCESS_FAILURES, IngestEngine, make_error
+from connector_engine.protocol import (
+    PROCESS_FAILURES,
+    IngestEngine,
+    Limits,
+    SandboxRequest,
+    SandboxResult,
+    make_error,
+)
 from connector_engine.sandbox.supervisor import MAX_RESULT_BYTES
 from connectors_site import engine_config
 from runs import services, storage
@@ -103,7 +109,7 @@ BATCH_TARGET_BYTES = MAX_RESULT_BYTES // 8  # a batch's tables, far below the re
 STOP = threading.Event()
 
 
-def worker_identity() -> str:
+def executor_identity() -> str:
     """Return "host:pid" of this process, recorded on the runs it executes."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -112,14 +118,14 @@ def connector_request(
     connector: Connector,
     action: str,
     *,
-    limits: engine.Limits,
+    limits: Limits,
     object: dict[str, Any] | None = None,
     objects: list[dict[str, Any]] | None = None,
     full_table: bool = False,
     credentials: str | None = None,
-) -> engine.SandboxRequest:
+) -> SandboxRequest:
     """Build a sandbox request for a saved connector's code."""
-    return engine.SandboxRequest(
+    return SandboxRequest(
         action=action,
         code=connector.code,
         library_code=connector.connection.library_code,
@@ -600,7 +606,7 @@ class IngestExecution:
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
         return BatchOutcome([outcome], "", result.duration_ms / 1000, len(result.table or b""))
 
-    def _sandbox_read(self, **leaves: Any) -> engine.SandboxResult:
+    def _sandbox_read(self, **leaves: Any) -> SandboxResult:
         """Read one leaf (`object`) or a batch (`objects`) in the sandbox, in a read slot."""
         request = connector_request(
             self.connector,

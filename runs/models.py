@@ -133,7 +133,7 @@ class Run(StructuredError):
     rows_written = models.BigIntegerField(default=0)
     bytes_written = models.BigIntegerField(default=0)
     # "host:pid" of the process executing the run, and when it last said it was alive.
-    worker = models.CharField(max_length=200, blank=True)
+    executor = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
 

@@ -20,12 +20,19 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-import connector_engine as engine
 from connections.models import CodeVersion, Connector, code_fingerprint
 from connections.services import connector_environment_ensure
 from connector_engine.contract import needs_spark
 from connector_engine.environments.store import ReadyEnvironment
-from connector_engine.protocol import CHILD_KILLED, ErrorType, IngestEngine, error_type, make_error
+from connector_engine.protocol import (
+    CHILD_KILLED,
+    ErrorType,
+    IngestEngine,
+    SandboxRequest,
+    SandboxResult,
+    error_type,
+    make_error,
+)
 from connector_engine.sandbox.registry import EnvironmentNotVisible
 from connector_engine.spark.server import SparkServerError
 from connector_engine.spark.sessions import SessionPoolBusy
@@ -47,11 +54,11 @@ if TYPE_CHECKING:
 
 
 def execute(
-    request: engine.SandboxRequest,
+    request: SandboxRequest,
     *,
     cancel: threading.Event | None = None,
     environment: ReadyEnvironment | None = None,
-) -> engine.SandboxResult:
+) -> SandboxResult:
     """Run one request in the sandbox (never in this process); `cancel` kills it when set.
 
     With `environment` (from connections.services.connector_environment_ensure), the request
@@ -83,22 +90,22 @@ def execute(
     except (SparkServerError, SessionPoolBusy) as exc:
         kind = "SparkUnavailable" if isinstance(exc, SparkServerError) else "SparkBusy"
         error = make_error(kind, str(exc))
-        return engine.SandboxResult(ok=False, action=request.action, error=error)
+        return SandboxResult(ok=False, action=request.action, error=error)
 
 
 def _execute_sandboxed(
-    request: engine.SandboxRequest,
+    request: SandboxRequest,
     *,
     cancel: threading.Event | None,
     environment: ReadyEnvironment | None,
-) -> engine.SandboxResult:
+) -> SandboxResult:
     """Run one request in the base sandbox or in its package environment's."""
     try:
         with engine_config.sandboxes().lease(environment) as sandbox:
             return sandbox.run(request, cancel=cancel)
     except EnvironmentNotVisible as exc:
         error = make_error("EnvironmentError", str(exc))
-        return engine.SandboxResult(ok=False, action=request.action, error=error)
+        return SandboxResult(ok=False, action=request.action, error=error)
 
 
 def preview_run(
@@ -138,7 +145,7 @@ def preview_run(
             "unsaved_code": code != connector.code,
         },
     )
-    request = engine.SandboxRequest(
+    request = SandboxRequest(
         action=action,
         code=code,
         library_code=connector.connection.library_code,
@@ -157,12 +164,12 @@ def preview_run(
     else:
         error = make_error("EnvironmentError", environment.error)
         error["traceback"] = environment.log[-20_000:]
-        result = engine.SandboxResult(ok=False, action=action, error=error)
+        result = SandboxResult(ok=False, action=action, error=error)
     run_record_result(run=run, result=result)
     return run
 
 
-def run_record_result(*, run: Run, result: engine.SandboxResult) -> None:
+def run_record_result(*, run: Run, result: SandboxResult) -> None:
     """Store what the sandbox returned on the run and finish it."""
     run.status = (
         RunStatus.SUCCEEDED
@@ -262,11 +269,11 @@ def ingest_execute(*, run_id: int, stop: threading.Event | None = None) -> Run:
     A run that is no longer queued (already claimed, cancelled) is returned untouched.
     `stop`, when set, interrupts the run (default: runs.ingest.STOP, set by the worker).
     """
-    from runs.ingest import IngestExecution, worker_identity
+    from runs.ingest import IngestExecution, executor_identity
 
     now = timezone.now()
     claimed = Run.objects.filter(pk=run_id, kind=RunKind.INGEST, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker_identity()
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, executor=executor_identity()
     )
     run = Run.objects.select_related("connector__connection").get(pk=run_id)
     if not claimed:
@@ -320,7 +327,7 @@ def ingest_recover(*, connector: Connector | None = None) -> list[int]:
     if connector is not None:
         running = running.filter(connector=connector)
     interrupted = []
-    for run in running.only("pk", "worker", "heartbeat_at"):
+    for run in running.only("pk", "executor", "heartbeat_at"):
         if not _executor_is_gone(run, now):
             continue
         updated = Run.objects.filter(
@@ -331,7 +338,7 @@ def ingest_recover(*, connector: Connector | None = None) -> list[int]:
             **Run.error_fields(
                 make_error(
                     ErrorType.INTERRUPTED,
-                    f"The process executing this ingest ({run.worker or 'unknown'}) stopped "
+                    f"The process executing this ingest ({run.executor or 'unknown'}) stopped "
                     "without finishing it. Partitions committed before that stay; the next ingest "
                     "reads the rest.",
                 )
@@ -369,7 +376,7 @@ def _executor_is_gone(run: Run, now) -> bool:
         return True
     if (now - run.heartbeat_at).total_seconds() > settings.INGEST_STALE_AFTER_S:
         return True
-    host, _, pid = run.worker.rpartition(":")
+    host, _, pid = run.executor.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False  # another machine: only its heartbeat tells
     if int(pid) == os.getpid():

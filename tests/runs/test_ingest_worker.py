@@ -205,12 +205,12 @@ def test_recovery_interrupts_only_runs_whose_process_is_gone(settings, tmp_path,
     other = make_connector(connection=connection, name="Busy")
     stale = timezone.now() - timezone.timedelta(seconds=3600)
 
-    def running(target, worker, heartbeat):
+    def running(target, executor, heartbeat):
         return Run.objects.create(
             connector=target,
             kind=RunKind.INGEST,
             status=RunStatus.RUNNING,
-            worker=worker,
+            executor=executor,
             heartbeat_at=heartbeat,
         )
 

@@ -19,7 +19,8 @@ from connector_engine.protocol import Limits, SandboxRequest, SandboxResult
 from connector_engine.sandbox import Sandbox, run_action
 
 HAS_BWRAP = shutil.which("bwrap") is not None
-WORKER_NAMES = {"bwrap", "cs-worker"}  # the long-lived processes that may stay between requests
+# The long-lived processes that may stay between requests.
+FORKSERVER_NAMES = {"bwrap", "cs-forkserver"}
 SECRET_ENV_NAME = "CORPUS_SECRET_ENV"
 SECRET_ENV_VALUE = "env-s3cret-7f3a9"
 
@@ -86,28 +87,28 @@ def sandbox_processes(table: dict[int, tuple[int, str, str]]) -> list[int]:
         pid
         for pid, (ppid, comm, cmdline) in table.items()
         if ppid == os.getpid()
-        and (comm == "bwrap" or "connector_engine.sandbox.worker" in cmdline)
+        and (comm == "bwrap" or "connector_engine.sandbox.forkserver" in cmdline)
         and "start-connect-server.sh" not in cmdline
     ]
     return roots + [pid for root in roots for pid in descendants(root, table)]
 
 
-def leftover_processes(allow_worker: bool = True) -> list[str]:
+def leftover_processes(allow_forkserver: bool = True) -> list[str]:
     """Describe processes started for requests that are still alive (none is the goal)."""
     table = process_table()
     mine = sandbox_processes(table)
-    left = [pid for pid in mine if not (allow_worker and table[pid][1] in WORKER_NAMES)]
+    left = [pid for pid in mine if not (allow_forkserver and table[pid][1] in FORKSERVER_NAMES)]
     # Workers orphaned by a crash of ours would hang below init: look for our socket dir too.
     ours = f"connector-sandbox-{os.getpid()}-"
-    left += [pid for pid, row in table.items() if ours in row[2] and not allow_worker]
+    left += [pid for pid, row in table.items() if ours in row[2] and not allow_forkserver]
     return [f"{pid} {table[pid][1]} {table[pid][2][:80]}" for pid in sorted(set(left))]
 
 
-def wait_for_no_leftovers(allow_worker: bool = True, within_s: float = 3.0) -> list[str]:
+def wait_for_no_leftovers(allow_forkserver: bool = True, within_s: float = 3.0) -> list[str]:
     """Poll until no request process is left (supervisors exit just after replying)."""
     deadline = time.monotonic() + within_s
     while True:
-        left = leftover_processes(allow_worker)
+        left = leftover_processes(allow_forkserver)
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)
@@ -140,7 +141,7 @@ def sandbox(request, hidden_dir) -> Iterator[Sandbox]:
     box = Sandbox(hidden_paths=[hidden_dir], use_bwrap=request.param)
     yield box
     box.stop()
-    assert wait_for_no_leftovers(allow_worker=False) == []
+    assert wait_for_no_leftovers(allow_forkserver=False) == []
 
 
 @pytest.fixture(autouse=True)
@@ -188,10 +189,10 @@ def test_concurrent_requests_run_in_parallel(sandbox: Sandbox) -> None:
     assert elapsed < 3.0  # four 1 s sleeps would take 4 s one after another
 
 
-def test_next_request_works_after_the_worker_is_killed(sandbox: Sandbox) -> None:
+def test_next_request_works_after_the_fork_server_is_killed(sandbox: Sandbox) -> None:
     assert run_action(request(TRIVIAL), sandbox=sandbox).ok
     table = process_table()
-    workers = [pid for pid in descendants(os.getpid(), table) if table[pid][1] == "cs-worker"]
+    workers = [pid for pid in descendants(os.getpid(), table) if table[pid][1] == "cs-forkserver"]
     assert workers
     for pid in workers:
         os.kill(pid, signal.SIGKILL)
@@ -339,7 +340,7 @@ def read_pandas_dataframe(context, metadata):
 def test_stop_leaves_no_process_behind() -> None:
     box = Sandbox(use_bwrap=HAS_BWRAP)
     assert run_action(request(TRIVIAL), sandbox=box).ok
-    worker = box._worker.process.pid
+    worker = box._forkserver.process.pid
     started = {worker, *descendants(worker, process_table())}
     assert len(started) >= 1
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import connector_engine as engine
+from connector_engine.protocol import SandboxRequest
 from connector_engine.spark.server import LocalSparkServer, _cmdline, _process_tree
 from connector_engine.spark.sessions import url_with_session
 from connectors_site import engine_config
@@ -75,8 +75,8 @@ def session_ids(logs: str) -> list[str]:
     return re.findall(r"session ([0-9a-f-]{36})", logs)
 
 
-def udf_request(pause_s: float = 0.0, spark_remote: str | None = None) -> engine.SandboxRequest:
-    return engine.SandboxRequest(
+def udf_request(pause_s: float = 0.0, spark_remote: str | None = None) -> SandboxRequest:
+    return SandboxRequest(
         action="read",
         code=UDF_READER.replace("PAUSE", repr(pause_s)),
         interface="spark",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from runs.spark import needs_spark
+
 from connector_engine.masking import Masker, remote_secrets
 from connector_engine.spark.server import LocalSparkServer
-from runs.spark import needs_spark
 
 URL = "sc://localhost:41234/;token=abcDEF123"
 

@@ -8,9 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-import connector_engine as engine
 from connections.models import Connector
-from connector_engine.protocol import ACTIONS, INTERFACES, PARSERS
+from connector_engine.protocol import ACTIONS, INTERFACES, PARSERS, SandboxRequest
 from connectors_site import engine_config
 from runs import services
 
@@ -109,7 +108,7 @@ class Command(BaseCommand):
         interface = options["interface"] or "pandas"
         if interface == "bytes" and not options["parser"]:
             raise usage_error("--interface bytes needs --parser (csv, jsonl, parquet or lines)")
-        request = engine.SandboxRequest(
+        request = SandboxRequest(
             action=options["action"],
             code=read_text(options["file"], "connector file"),
             library_code=read_text(options["library_file"], "library file"),

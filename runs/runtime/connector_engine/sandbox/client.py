@@ -1,10 +1,10 @@
-"""Run untrusted connector code: the client side of the warm, forking sandbox worker.
+"""Run untrusted connector code: the client side of a sandbox's warm fork server.
 
-`run_action(request)` sends the request to a long-lived worker process
-(`connector_engine.sandbox.worker`) that has pandas and pyarrow preloaded and forks a
-supervised, namespaced, rlimited child per request. The worker runs under bubblewrap when it is
-installed, so every fork inherits a read-only root, a private /tmp and the hidden paths. If the
-worker dies, the next request respawns it.
+`run_action(request, sandbox=...)` sends the request to a long-lived fork server process
+(`connector_engine.sandbox.forkserver`) that has pandas and pyarrow preloaded and forks a
+supervised, namespaced, rlimited child per request. The fork server runs under bubblewrap when it
+is installed, so every fork inherits a read-only root, a private /tmp and the hidden paths. If
+the fork server dies, the next request respawns it.
 
 Cancel: `run_action(request, cancel=event)` takes a threading.Event. While waiting for the reply
 the client checks it every CANCEL_POLL_S; once it is set, the client closes its connection and
@@ -43,16 +43,16 @@ CANCEL_POLL_S = 0.05  # how often a cancellable request checks its cancel event
 ENVIRONMENT_MOUNT = "/tmp/connector-environment"
 
 
-class WorkerUnavailable(Exception):
-    """The worker refused the connection or closed it before replying."""
+class ForkServerUnavailable(Exception):
+    """The fork server refused the connection or closed it before replying."""
 
 
 class RequestCancelled(Exception):
     """The caller cancelled the request; the connection was closed to kill its processes."""
 
 
-class _Worker:
-    """One running worker process and the private directory holding its socket."""
+class _ForkServer:
+    """One running fork server process and the private directory holding its socket."""
 
     def __init__(
         self,
@@ -62,8 +62,8 @@ class _Worker:
         python_paths: Sequence[str] = (),
     ) -> None:
         self.directory = tempfile.mkdtemp(prefix=f"connector-sandbox-{os.getpid()}-")  # mode 0700
-        self.socket_path = os.path.join(self.directory, "worker.sock")
-        self.stderr_path = os.path.join(self.directory, "worker.log")
+        self.socket_path = os.path.join(self.directory, "forkserver.sock")
+        self.stderr_path = os.path.join(self.directory, "forkserver.log")
         self.process: subprocess.Popen[bytes] | None = None
         lifeline_r, self.lifeline_w = os.pipe()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -79,14 +79,14 @@ class _Worker:
                 *argv_prefix,
                 sys.executable,
                 "-m",
-                "connector_engine.sandbox.worker",
+                "connector_engine.sandbox.forkserver",
                 f"--listen-fd={listener.fileno()}",
                 f"--lifeline-fd={lifeline_r}",
                 f"--config={json.dumps(config)}",
             ]
             self.process = _spawn_kept(argv, (listener.fileno(), lifeline_r), self.stderr_path)
         finally:
-            # Only the worker holds the listener now: if it dies, connecting fails at once.
+            # Only the fork server holds the listener now: if it dies, connecting fails at once.
             listener.close()
             os.close(lifeline_r)
 
@@ -110,16 +110,16 @@ class _Worker:
                     deadline = time.monotonic() + request.limits.timeout_s + REPLY_MARGIN_S
                     data = _receive_cancellable(conn, limit, cancel, deadline)
             except (ConnectionError, FileNotFoundError, BrokenPipeError) as exc:
-                raise WorkerUnavailable(f"worker unreachable: {exc}") from exc
+                raise ForkServerUnavailable(f"fork server unreachable: {exc}") from exc
         if not data:
-            raise WorkerUnavailable("worker closed the connection without replying")
+            raise ForkServerUnavailable("fork server closed the connection without replying")
         try:
             return decode_message(data)
         except (FrameError, ValueError) as exc:
-            raise WorkerUnavailable(f"truncated reply from the worker: {exc}") from exc
+            raise ForkServerUnavailable(f"truncated reply from the fork server: {exc}") from exc
 
     def stderr_tail(self) -> str:
-        """Return the end of the worker's own error output (for SandboxError messages)."""
+        """Return the end of the fork server's own error output (for SandboxError messages)."""
         try:
             with open(self.stderr_path, "rb") as handle:
                 return handle.read()[-2000:].decode(errors="replace").strip()
@@ -127,9 +127,9 @@ class _Worker:
             return ""
 
     def stop(self) -> None:
-        """Stop the worker and everything it started, then remove its directory."""
+        """Stop the fork server and everything it started, then remove its directory."""
         with contextlib.suppress(OSError):
-            os.close(self.lifeline_w)  # the worker exits when its lifeline closes
+            os.close(self.lifeline_w)  # the fork server exits when its lifeline closes
         process = self.process
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -140,7 +140,7 @@ class _Worker:
 
 
 def _spawn_kept(argv: list[str], fds: tuple[int, int], stderr_path: str) -> subprocess.Popen:
-    """Start the worker from a thread that lives exactly as long as the worker.
+    """Start the fork server from a thread that lives exactly as long as the fork server.
 
     bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that forked it
     exits; Django runs requests in short-lived threads, so the spawning thread must outlive it.
@@ -153,7 +153,7 @@ def _spawn_kept(argv: list[str], fds: tuple[int, int], stderr_path: str) -> subp
             with open(stderr_path, "wb") as stderr:
                 outcome["process"] = subprocess.Popen(
                     argv,
-                    env=worker_environment(),
+                    env=forkserver_environment(),
                     cwd="/",
                     stdin=subprocess.DEVNULL,
                     stdout=stderr,
@@ -168,7 +168,7 @@ def _spawn_kept(argv: list[str], fds: tuple[int, int], stderr_path: str) -> subp
         if "process" in outcome:
             outcome["process"].wait()
 
-    threading.Thread(target=keep, name="sandbox-worker-keeper", daemon=True).start()
+    threading.Thread(target=keep, name="sandbox-forkserver-keeper", daemon=True).start()
     started.wait()
     if "error" in outcome:
         raise outcome["error"]
@@ -184,7 +184,7 @@ def _receive_all(conn: socket.socket, limit: int) -> bytes:
             return bytes(chunks)
         chunks += chunk
         if len(chunks) > limit:
-            raise WorkerUnavailable("reply larger than any valid result")
+            raise ForkServerUnavailable("reply larger than any valid result")
 
 
 def _receive_cancellable(
@@ -210,11 +210,11 @@ def _receive_cancellable(
             return bytes(chunks)
         chunks += chunk
         if len(chunks) > limit:
-            raise WorkerUnavailable("reply larger than any valid result")
+            raise ForkServerUnavailable("reply larger than any valid result")
 
 
-def worker_environment() -> dict[str, str]:
-    """Return the worker's whole environment: nothing of the server's is inherited."""
+def forkserver_environment() -> dict[str, str]:
+    """Return the fork server's whole environment: nothing of the server's is inherited."""
     return {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "HOME": "/tmp",
@@ -228,7 +228,7 @@ def worker_environment() -> dict[str, str]:
 
 
 def sandbox_python_paths(python_paths: Sequence[str], use_bwrap: bool) -> list[str]:
-    """Where the worker sees `python_paths`: under bubblewrap, read-only mounts in its /tmp."""
+    """Where the fork server sees `python_paths`: under bubblewrap, read-only mounts in its /tmp."""
     if not use_bwrap:
         return list(python_paths)
     return [f"{ENVIRONMENT_MOUNT}/{number}" for number in range(len(python_paths))]
@@ -237,7 +237,7 @@ def sandbox_python_paths(python_paths: Sequence[str], use_bwrap: bool) -> list[s
 def bwrap_prefix(
     bwrap: str, hidden_paths: Sequence[str], python_paths: Sequence[str] = ()
 ) -> list[str]:
-    """Return the bubblewrap command line that wraps the worker.
+    """Return the bubblewrap command line that wraps the fork server.
 
     `python_paths` (a package environment, usually inside the hidden data directory) are
     mounted read-only at the paths `sandbox_python_paths` names, outside every hidden path.
@@ -245,17 +245,17 @@ def bwrap_prefix(
     mounts = zip(python_paths, sandbox_python_paths(python_paths, True), strict=True)
     argv = [bwrap, *bwrap_filesystem(hidden_paths, readonly_binds=mounts)]
     # As root, bubblewrap without a user namespace keeps the real root uid, which lets each
-    # request's supervisor set a real uid of nobody so RLIMIT_NPROC is enforced; the worker
+    # request's supervisor set a real uid of nobody so RLIMIT_NPROC is enforced; the fork server
     # keeps only the two capabilities that needs (user code runs in nested namespaces).
     argv += bwrap_namespaces(root_capabilities=("CAP_SETUID", "CAP_SETFCAP"))
     argv += ["--die-with-parent", "--new-session", "--clearenv", "--chdir", "/"]
-    for name, value in worker_environment().items():
+    for name, value in forkserver_environment().items():
         argv += ["--setenv", name, value]
     return [*argv, "--"]
 
 
 class Sandbox:
-    """A warm worker that runs sandboxed requests; thread-safe, restarts the worker if it dies."""
+    """A warm fork server that runs sandboxed requests; thread-safe, restarted if it dies."""
 
     def __init__(
         self,
@@ -272,36 +272,36 @@ class Sandbox:
         )
         self.use_bwrap = self._bwrap is not None
         self._lock = threading.Lock()
-        self._worker: _Worker | None = None
+        self._forkserver: _ForkServer | None = None
         _live_sandboxes.add(self)
 
     def run(
         self, request: SandboxRequest, *, cancel: threading.Event | None = None
     ) -> SandboxResult:
-        """Run one request in a forked child of the warm worker and return its masked result.
+        """Run one request in a forked child of the warm fork server and return its masked result.
 
         Setting `cancel` kills the request's processes and returns a "Cancelled" result.
         """
         started = time.monotonic()
         problem = ""
-        for _attempt in range(2):  # one retry: the worker may have died since the last request
+        for _attempt in range(2):  # one retry: the fork server may have died since the last request
             if cancel is not None and cancel.is_set():
                 return self._cancelled(request, started)
             try:
-                worker = self._current_worker()
+                forkserver = self._current_forkserver()
             except OSError as exc:
-                problem = f"the sandbox worker could not start: {exc}"
+                problem = f"the fork server could not start: {exc}"
                 break
             try:
-                envelope, table = worker.request(request, cancel)
+                envelope, table = forkserver.request(request, cancel)
             except RequestCancelled:
                 return self._cancelled(request, started)
-            except WorkerUnavailable as exc:
-                problem = f"{exc}. {worker.stderr_tail()}".strip()
-                self._discard(worker)
+            except ForkServerUnavailable as exc:
+                problem = f"{exc}. {forkserver.stderr_tail()}".strip()
+                self._discard(forkserver)
                 continue
             except TimeoutError:
-                problem = "the sandbox worker did not answer in time"
+                problem = "the fork server did not answer in time"
                 break
             return self._result(request, envelope, table, started)
         error = make_error("SandboxError", f"The sandbox failed: {problem}")
@@ -324,34 +324,34 @@ class Sandbox:
         )
 
     def stop(self) -> None:
-        """Stop the worker (a later request starts a new one)."""
+        """Stop the fork server (a later request starts a new one)."""
         with self._lock:
-            worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.stop()
+            forkserver, self._forkserver = self._forkserver, None
+        if forkserver is not None:
+            forkserver.stop()
 
-    def _current_worker(self) -> _Worker:
-        """Return the running worker, starting one when there is none or it died."""
+    def _current_forkserver(self) -> _ForkServer:
+        """Return the running fork server, starting one when there is none or it died."""
         with self._lock:
-            if self._worker is not None and not self._worker.alive():
-                self._worker.stop()
-                self._worker = None
-            if self._worker is None:
+            if self._forkserver is not None and not self._forkserver.alive():
+                self._forkserver.stop()
+                self._forkserver = None
+            if self._forkserver is None:
                 prefix = (
                     bwrap_prefix(self._bwrap, self.hidden_paths, self.python_paths)
                     if self.use_bwrap
                     else []
                 )
                 paths = sandbox_python_paths(self.python_paths, self.use_bwrap)
-                self._worker = _Worker(prefix, self.hidden_paths, self.isolation, paths)
-            return self._worker
+                self._forkserver = _ForkServer(prefix, self.hidden_paths, self.isolation, paths)
+            return self._forkserver
 
-    def _discard(self, worker: _Worker) -> None:
-        """Stop a worker that failed a request, unless another thread already replaced it."""
+    def _discard(self, forkserver: _ForkServer) -> None:
+        """Stop a fork server that failed a request, unless another thread already replaced it."""
         with self._lock:
-            if self._worker is worker:
-                self._worker = None
-        worker.stop()
+            if self._forkserver is forkserver:
+                self._forkserver = None
+        forkserver.stop()
 
     @staticmethod
     def _result(
@@ -393,6 +393,6 @@ def run_action(
 
 @atexit.register
 def _stop_all_sandboxes() -> None:
-    """Leave no worker behind when the server process exits."""
+    """Leave no fork server behind when the server process exits."""
     for sandbox in list(_live_sandboxes):
         sandbox.stop()

@@ -1,9 +1,10 @@
-"""The warm sandbox worker: preload pandas/pyarrow once, then fork one supervisor per request.
+"""The warm fork server: preload pandas/pyarrow once, then fork one supervisor per request.
 
 Started by `Sandbox` (connector_engine.sandbox.client) as `python -m
-connector_engine.sandbox.worker` with a cleared environment (under bubblewrap when available). It
-accepts connections on a listening Unix socket it inherited, forks a supervisor per connection
-(so requests run concurrently) and exits when the lifeline pipe from its client closes.
+connector_engine.sandbox.forkserver` with a cleared environment (under bubblewrap when
+available). It accepts connections on a listening Unix socket it inherited, forks a supervisor
+per connection (so requests run concurrently) and exits when the lifeline pipe from its client
+closes.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def serve(listen_fd: int, lifeline_fd: int, hidden_paths: list[str], isolation: 
     poller = select.poll()
     poller.register(listener.fileno(), select.POLLIN)
     poller.register(lifeline_fd, select.POLLIN)
-    worker_pid = os.getpid()
+    forkserver_pid = os.getpid()
     while True:
         events = dict(poller.poll())
         if lifeline_fd in events:
@@ -58,8 +59,8 @@ def serve(listen_fd: int, lifeline_fd: int, hidden_paths: list[str], isolation: 
             os.close(lifeline_fd)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-            if os.getppid() != worker_pid:
-                os._exit(1)  # the worker died before the death signal was armed
+            if os.getppid() != forkserver_pid:
+                os._exit(1)  # the fork server died before the death signal was armed
             serve_connection(conn.detach(), hidden_paths, isolation)
         conn.close()
 
@@ -75,15 +76,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = json.loads(args.config)
     # A package environment goes after the standard library and the base packages: it adds
-    # modules, it never replaces the ones the worker and the supervisor rely on.
+    # modules, it never replaces the ones the fork server and the supervisor rely on.
     sys.path.extend(config.get("python_paths") or ())
-    linux.set_process_name("cs-worker")
+    linux.set_process_name("cs-forkserver")
     # No process (user code included) may read this process's or its forks' memory via /proc.
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
     try:
         preload()
     except Exception as exc:  # still serve: each request then reports the engine's failure
-        print(f"sandbox worker: preload failed: {exc!r}", file=sys.stderr, flush=True)
+        print(f"fork server: preload failed: {exc!r}", file=sys.stderr, flush=True)
     serve(args.listen_fd, args.lifeline_fd, list(config["hidden_paths"]), config["isolation"])
 
 
