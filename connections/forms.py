@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib.auth.models import Group
 
@@ -151,22 +149,3 @@ class ConnectorCodeForm(forms.Form):
         if cleaned.get("interface") != Interface.BYTES:
             cleaned["parser"] = ""
         return cleaned
-
-
-class PreviewForm(ConnectorCodeForm):
-    """A preview request: the editor's code plus which object and how many rows."""
-
-    object = forms.CharField(required=False, widget=forms.HiddenInput)
-    limit = forms.IntegerField(min_value=1, max_value=10_000, required=False, initial=100)
-
-    def clean_object(self) -> dict | None:
-        raw = self.cleaned_data.get("object")
-        if not raw:
-            return None
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            raise forms.ValidationError("The object is not valid JSON.") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError("The object must be a JSON object.")
-        return value

@@ -9,13 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from connections.forms import PreviewForm
 from connections.selectors import connector_for_user
 from connector_engine.protocol import IngestEngine
 from runs import selectors, services
+from runs.forms import PREVIEW_ACTIONS, PreviewForm
 from runs.models import Partition, Run, RunKind
-
-PREVIEW_ACTIONS = {RunKind.CONTEXT, RunKind.LIST, RunKind.READ, RunKind.SCHEMA}
 
 
 @require_POST

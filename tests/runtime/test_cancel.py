@@ -86,14 +86,14 @@ def test_it_still_returns_results_when_a_cancel_event_is_never_set(sandbox):
     assert result.table
 
 
-def test_the_worker_keeps_serving_after_a_cancel(sandbox):
+def test_the_fork_server_keeps_serving_after_a_cancel(sandbox):
     cancel = threading.Event()
     timer = threading.Timer(0.3, cancel.set)
     timer.start()
     result = run_action(slow_request("2.75"), sandbox=sandbox, cancel=cancel)
     assert result.error["type"] == "Cancelled"
-    worker_pid = sandbox._worker.process.pid
+    worker_pid = sandbox._forkserver.process.pid
     ok = run_action(SandboxRequest(action="context", code=SLOW_READER), sandbox=sandbox)
     assert ok.ok
-    assert sandbox._worker.process.pid == worker_pid
+    assert sandbox._forkserver.process.pid == worker_pid
     assert os.path.exists(f"/proc/{worker_pid}")
