@@ -14,29 +14,33 @@ from enum import StrEnum
 from typing import Any, TypedDict
 
 
-class Action(StrEnum):
+class Vocabulary(StrEnum):
+    """A vocabulary of the engine: each member is its string, with a label for people."""
+
+    label: str
+
+    def __new__(cls, value: str, label: str) -> Vocabulary:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
+
+
+class Action(Vocabulary):
     """What a sandbox request does with the connector."""
 
-    CONTEXT = "context"
-    LIST = "list"
-    READ = "read"
-    SCHEMA = "schema"
-
-    @property
-    def label(self) -> str:
-        return _ACTION_LABELS[self]
+    CONTEXT = "context", "Preview context"
+    LIST = "list", "List objects"
+    READ = "read", "Preview partition"
+    SCHEMA = "schema", "Infer schema"
 
 
-class Interface(StrEnum):
+class Interface(Vocabulary):
     """Which reader a connector defines: how its partitions become rows."""
 
-    PANDAS = "pandas"
-    SPARK = "spark"
-    BYTES = "bytes"
-
-    @property
-    def label(self) -> str:
-        return _INTERFACE_LABELS[self]
+    PANDAS = "pandas", "pandas DataFrame"
+    SPARK = "spark", "Spark DataFrame"
+    BYTES = "bytes", "bytes (parsed)"
 
     @property
     def reader(self) -> str:
@@ -44,51 +48,22 @@ class Interface(StrEnum):
         return READERS[self]
 
 
-class Parser(StrEnum):
+class Parser(Vocabulary):
     """How the bytes interface turns chunks into rows."""
 
-    CSV = "csv"
-    JSONL = "jsonl"
-    PARQUET = "parquet"
-    LINES = "lines"
-
-    @property
-    def label(self) -> str:
-        return _PARSER_LABELS[self]
+    CSV = "csv", "CSV"
+    JSONL = "jsonl", "JSON lines"
+    PARQUET = "parquet", "Parquet"
+    LINES = "lines", "raw lines"
 
 
-class IngestEngine(StrEnum):
-    """Where an ingest reads its partitions."""
+class IngestEngine(Vocabulary):
+    """Where an ingest reads its partitions: in sandbox batches on this machine, or as one Spark
+    job (the connector as a Python Data Source, Parquet written by Spark)."""
 
-    SANDBOX = "sandbox"  # in sandbox batches on this machine
-    SPARK = "spark"  # as one Spark job (a Python Data Source), written by Spark
+    SANDBOX = "sandbox", "sandbox"
+    SPARK = "spark", "Spark (scale out)"
 
-    @property
-    def label(self) -> str:
-        return _ENGINE_LABELS[self]
-
-
-_ACTION_LABELS = {
-    Action.CONTEXT: "Preview context",
-    Action.LIST: "List objects",
-    Action.READ: "Preview partition",
-    Action.SCHEMA: "Infer schema",
-}
-_INTERFACE_LABELS = {
-    Interface.PANDAS: "pandas DataFrame",
-    Interface.SPARK: "Spark DataFrame",
-    Interface.BYTES: "bytes (parsed)",
-}
-_PARSER_LABELS = {
-    Parser.CSV: "CSV",
-    Parser.JSONL: "JSON lines",
-    Parser.PARQUET: "Parquet",
-    Parser.LINES: "raw lines",
-}
-_ENGINE_LABELS = {
-    IngestEngine.SANDBOX: "sandbox",
-    IngestEngine.SPARK: "Spark (scale out)",
-}
 
 ACTIONS: tuple[str, ...] = tuple(Action)
 INTERFACES: tuple[str, ...] = tuple(Interface)
