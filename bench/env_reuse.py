@@ -66,8 +66,9 @@ def run(args: argparse.Namespace) -> None:
     from django.core.management import call_command
 
     from connections import services
-    from connections.models import Environment
     from connectors_site import engine_config
+    from environments.models import Environment
+    from environments.services import connector_environment_ensure
     from runs.services import preview_run
     from tests.environments.helpers import upload_wheel
 
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> None:
 
     def overhead_ms(target) -> float:
         started = time.perf_counter()
-        resolved = services.connector_environment_ensure(connector=target)
+        resolved = connector_environment_ensure(connector=target)
         if resolved.ready is not None:
             with engine_config.sandboxes().lease(resolved.ready):
                 pass

@@ -94,17 +94,6 @@ class ConnectionForm(CredentialsChangeForm):
                 del self.fields[name]
 
 
-class PackageFileForm(forms.Form):
-    """Upload a wheel or sdist to a connection (checked by services.package_file_add)."""
-
-    file = forms.FileField(
-        label="Package file",
-        help_text="A wheel (.whl) or source distribution (.tar.gz, .zip), installed into the "
-        "environment of every connector of this connection.",
-        widget=forms.ClearableFileInput(attrs={"accept": ".whl,.tar.gz,.zip"}),
-    )
-
-
 class ConnectorCreateForm(forms.Form):
     """Name a new connector and pick its starting template."""
 

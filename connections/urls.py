@@ -3,25 +3,9 @@ from django.urls import path
 from connections import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("connections/new/", views.connection_create, name="connection_create"),
     path("connections/<slug:slug>/", views.connection_detail, name="connection_detail"),
     path("connections/<slug:slug>/edit/", views.connection_edit, name="connection_edit"),
-    path(
-        "connections/<slug:slug>/packages/upload/",
-        views.package_file_upload,
-        name="package_file_upload",
-    ),
-    path(
-        "connections/<slug:slug>/packages/<int:file_id>/delete/",
-        views.package_file_delete,
-        name="package_file_delete",
-    ),
-    path(
-        "connections/<slug:slug>/environments/<str:key>/rebuild/",
-        views.environment_rebuild,
-        name="environment_rebuild",
-    ),
     path(
         "connections/<slug:slug>/connectors/new/",
         views.connector_create,

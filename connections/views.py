@@ -3,47 +3,27 @@
 from __future__ import annotations
 
 import difflib
+from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import BadRequest, ValidationError
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connections import services
-from connections.forms import (
-    ConnectionForm,
-    ConnectorCodeForm,
-    ConnectorCreateForm,
-    PackageFileForm,
-)
+from connections.forms import ConnectionForm, ConnectorCodeForm, ConnectorCreateForm
+from connections.models import Connection
 from connections.selectors import (
     can_change_credentials,
     connection_for_user,
-    connections_for_user,
     connector_for_user,
-    environments_for_connection,
-    package_file_for_connection,
     version_for_connector,
 )
 from connections.templates_gallery import STARTERS, STARTERS_BY_KEY
 from connector_engine.contract import check_code
 from connectors_site import engine_config
-from runs.selectors import recent_runs_for_user
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    """List the user's connections, their connectors and recent runs."""
-    return render(
-        request,
-        "connections/home.html",
-        {
-            "connections": connections_for_user(request.user),
-            "runs": recent_runs_for_user(request.user)[:20],
-        },
-    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -68,79 +48,20 @@ def connection_create(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def connection_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """Show a connection, its connectors, package files and environments."""
+    """Show a connection and its connectors (the template's package section is rendered by the
+    environments app's `connection_environments` tag)."""
     connection = connection_for_user(request.user, slug)
-    return _connection_page(request, connection, PackageFileForm())
+    context = connection_page_context(request, connection)
+    return render(request, "connections/connection_detail.html", context)
 
 
-def _connection_page(
-    request: HttpRequest, connection, upload_form: PackageFileForm, status: int = 200
-) -> HttpResponse:
-    return render(
-        request,
-        "connections/connection_detail.html",
-        {
-            "connection": connection,
-            "connectors": connection.connectors.all(),
-            "can_change_credentials": can_change_credentials(request.user, connection),
-            "package_files": connection.package_files.select_related("uploaded_by"),
-            "upload_form": upload_form,
-            "environments": environments_for_connection(connection),
-        },
-        status=status,
-    )
-
-
-@require_POST
-def package_file_upload(request: HttpRequest, slug: str) -> HttpResponse:
-    """Upload a package file to a connection (anyone who may edit the connection)."""
-    connection = connection_for_user(request.user, slug)
-    form = PackageFileForm(request.POST, request.FILES)
-    if form.is_valid():
-        upload = form.cleaned_data["file"]
-        try:
-            package_file = services.package_file_add(
-                connection=connection,
-                filename=upload.name,
-                chunks=upload.chunks(),
-                uploaded_by=request.user,
-            )
-        except ValidationError as exc:
-            form.add_error("file", exc)
-        else:
-            messages.success(
-                request,
-                f"Uploaded {package_file.filename}: it is installed when a connector of this "
-                "connection next runs (its environment is built then).",
-            )
-            return redirect("connection_detail", slug=connection.slug)
-    return _connection_page(request, connection, form, status=400)
-
-
-@require_POST
-def package_file_delete(request: HttpRequest, slug: str, file_id: int) -> HttpResponse:
-    """Remove an uploaded package file from a connection."""
-    connection = connection_for_user(request.user, slug)
-    package_file = package_file_for_connection(connection, file_id)
-    services.package_file_delete(package_file=package_file)
-    messages.success(request, f"Removed {package_file.filename}.")
-    return redirect("connection_detail", slug=connection.slug)
-
-
-@require_POST
-def environment_rebuild(request: HttpRequest, slug: str, key: str) -> HttpResponse:
-    """Build one of the connection's environments again (waits for pip)."""
-    connection = connection_for_user(request.user, slug)
-    try:
-        outcome = services.environment_rebuild(connection=connection, key=key)
-    except ValueError as exc:
-        messages.error(request, str(exc))
-    else:
-        if outcome.ok:
-            messages.success(request, f"Rebuilt environment {key[:12]}.")
-        else:
-            messages.error(request, f"Environment {key[:12]} failed to build: {outcome.error}")
-    return redirect("connection_detail", slug=connection.slug)
+def connection_page_context(request: HttpRequest, connection: Connection) -> dict[str, Any]:
+    """The connection page's context, for every view that renders the page."""
+    return {
+        "connection": connection,
+        "connectors": connection.connectors.all(),
+        "can_change_credentials": can_change_credentials(request.user, connection),
+    }
 
 
 @require_http_methods(["GET", "POST"])

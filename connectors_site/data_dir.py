@@ -6,6 +6,10 @@ from django.conf import settings
 
 
 def prepare_data_dir() -> None:
-    """Create DATA_DIR (mode 0700: database, keys, data) and the static folder WhiteNoise reads."""
+    """Create DATA_DIR (mode 0700), the keys it holds when none are configured, and the static
+    folder WhiteNoise reads."""
     settings.DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.STATIC_ROOT.mkdir(exist_ok=True)
+    # Reading them generates the secret key and the credentials key file on a fresh DATA_DIR.
+    str(settings.SECRET_KEY)
+    list(settings.CREDENTIALS_KEYS)

@@ -194,6 +194,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "connections",
+    "environments",
     "runs",
 ]
 

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from runs.views import home
+
 admin.site.site_header = "Connector Studio admin"
 admin.site.site_title = "Connector Studio"
 
@@ -11,6 +13,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", home, name="home"),
     path("runs/", include("runs.urls")),
     path("", include("connections.urls")),
+    path("", include("environments.urls")),
 ]

@@ -9,11 +9,25 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from connections.selectors import connector_for_user
+from connections.selectors import connections_for_user, connector_for_user
 from connector_engine.protocol import IngestEngine
 from runs import selectors, services
 from runs.forms import PREVIEW_ACTIONS, PreviewForm
+from runs.ingest import services as ingest_services
 from runs.models import Partition, Run, RunKind
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """List the user's connections, their connectors and recent runs."""
+    return render(
+        request,
+        "runs/home.html",
+        {
+            "connections": connections_for_user(request.user),
+            "runs": selectors.recent_runs_for_user(request.user)[:20],
+        },
+    )
 
 
 @require_POST
@@ -109,11 +123,11 @@ def ingest_start(request: HttpRequest, slug: str) -> HttpResponse:
     connector = connector_for_user(request.user, slug)
     engine = request.POST.get("engine") or IngestEngine.SANDBOX
     try:
-        run = services.ingest_enqueue(connector=connector, user=request.user, engine=engine)
-    except services.IngestAlreadyActive as active:
+        run = ingest_services.ingest_enqueue(connector=connector, user=request.user, engine=engine)
+    except ingest_services.IngestAlreadyActive as active:
         messages.info(request, "An ingest of this connector is already queued or running.")
         run = active.run
-    except services.InvalidIngestOption as exc:
+    except ingest_services.InvalidIngestOption as exc:
         messages.error(request, str(exc))
         return redirect("connector_editor", slug=connector.slug)
     return redirect("runs:detail", run_id=run.pk)
@@ -123,7 +137,7 @@ def ingest_start(request: HttpRequest, slug: str) -> HttpResponse:
 def ingest_plan(request: HttpRequest, slug: str) -> HttpResponse:
     """What the next ingest will do: list in the sandbox and compare, writing nothing."""
     connector = connector_for_user(request.user, slug)
-    plan = services.ingest_plan(connector=connector)
+    plan = ingest_services.ingest_plan(connector=connector)
     return render(request, "runs/_ingest_plan.html", {"plan": plan.to_dict()})
 
 
@@ -131,7 +145,7 @@ def ingest_plan(request: HttpRequest, slug: str) -> HttpResponse:
 def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     """Cancel a queued or running ingest; what was committed stays."""
     run = _run_for_user(request, run_id)
-    if not services.ingest_cancel(run=run):
+    if not ingest_services.ingest_cancel(run=run):
         messages.info(request, "The run had already finished.")
     return redirect("runs:detail", run_id=run.pk)
 

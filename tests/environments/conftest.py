@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from connections import services
 from connectors_site import engine_config
 
 
@@ -17,6 +16,5 @@ def offline_environments(settings, tmp_path) -> Iterator[Path]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.ENVIRONMENTS_DIR = tmp_path / "environments"
     settings.ENVIRONMENT_PIP_ARGS = ["--isolated", "--no-index"]
-    services._last_used_written.clear()
     yield settings.ENVIRONMENTS_DIR
     engine_config.sandboxes().stop()

@@ -7,8 +7,9 @@ import hashlib
 import io
 import zipfile
 
-from connections import services
-from connections.models import Connection, PackageFile
+from connections.models import Connection
+from environments import services
+from environments.models import PackageFile
 
 # A connector that imports the test package and returns what it says, in preview and ingest.
 IMPORTING_CODE = """

@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connections import services
-from connections.models import Environment, EnvironmentStatus
-from connector_engine.environments.store import EnvironmentStore
 from connectors_site import engine_config
+from environments.models import Environment, EnvironmentStatus
+from environments.selectors import connector_environment_spec
+from environments.services import environment_ensure
 from runs.models import RunStatus
 from runs.services import preview_run
 from tests.environments.helpers import IMPORTING_CODE, upload_wheel
@@ -23,18 +24,10 @@ from tests.factories import make_connection, make_connector
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def builds(monkeypatch) -> list[str]:
-    """The keys pip built, in order (the real build still runs)."""
-    built: list[str] = []
-    real_build = EnvironmentStore._build
-
-    def counting_build(self, spec):
-        built.append(spec.key)
-        return real_build(self, spec)
-
-    monkeypatch.setattr(EnvironmentStore, "_build", counting_build)
-    return built
+def built_at(key: str) -> float | None:
+    """When pip last built `key` (ready or failed), as the store recorded it; None: never."""
+    outcome = engine_config.environment_store().outcome(key)
+    return outcome.built_at if outcome else None
 
 
 @pytest.fixture
@@ -45,7 +38,7 @@ def tiny_connector(connection):
     )
 
 
-def test_a_connector_imports_an_uploaded_wheel_in_preview(tiny_connector, builds, client, owner):
+def test_a_connector_imports_an_uploaded_wheel_in_preview(tiny_connector, client, owner):
     run = preview_run(connector=tiny_connector, action="read")
     assert run.status == RunStatus.SUCCEEDED, run.error_message
     assert run.result["rows"][0][0] == "tinypkg 0.1"
@@ -53,7 +46,8 @@ def test_a_connector_imports_an_uploaded_wheel_in_preview(tiny_connector, builds
 
     assert run.result["rows"][0][1] == pandas.__version__  # the base pandas stays
     key = run.parameters["environment"]
-    assert builds == [key]
+    first_build = built_at(key)
+    assert first_build is not None
     environment = Environment.objects.get(key=key)
     assert environment.status == EnvironmentStatus.READY
     assert environment.packages == [["tinypkg", "0.1"]]
@@ -64,7 +58,7 @@ def test_a_connector_imports_an_uploaded_wheel_in_preview(tiny_connector, builds
     again = preview_run(connector=tiny_connector, action="read")
     assert again.status == RunStatus.SUCCEEDED
     assert again.parameters["environment"] == key
-    assert builds == [key]  # reused, not built again
+    assert built_at(key) == first_build  # reused, not built again
 
     client.force_login(owner)
     page = client.get(f"/connections/{tiny_connector.connection.slug}/").content.decode()
@@ -90,9 +84,7 @@ def test_the_result_panel_names_the_environment(tiny_connector, client, owner):
     assert "env base" in response.content.decode()
 
 
-def test_a_missing_package_fails_the_build_with_pips_message(
-    connection, connector, builds, client, owner
-):
+def test_a_missing_package_fails_the_build_with_pips_message(connection, connector, client, owner):
     broken = make_connector(
         connection=connection, name="Broken", code=IMPORTING_CODE, packages="nosuchpkg==1.0"
     )
@@ -104,10 +96,12 @@ def test_a_missing_package_fails_the_build_with_pips_message(
     environment = Environment.objects.get(key=run.parameters["environment"])
     assert environment.status == EnvironmentStatus.FAILED
     assert "No matching distribution found for nosuchpkg==1.0" in environment.error
+    failed_at = built_at(environment.key)
+    assert failed_at is not None
 
     # A failed build is recorded and not retried on every run; it is never half-used.
     again = preview_run(connector=broken, action="read")
-    assert again.status == RunStatus.FAILED and len(builds) == 1
+    assert again.status == RunStatus.FAILED and built_at(environment.key) == failed_at
     assert not list(engine_config.environment_store().root.glob("*.building-*"))
     assert not (engine_config.environment_store().root / environment.key).exists()
 
@@ -130,29 +124,33 @@ def test_a_requirement_that_conflicts_with_the_base_fails_instead_of_replacing_i
     assert "pandas" in run.error_message
 
 
-def test_the_rebuild_button_builds_again(tiny_connector, builds, client, member):
+def test_the_rebuild_button_builds_again(tiny_connector, client, member):
     first = preview_run(connector=tiny_connector, action="read")
     key = first.parameters["environment"]
+    first_build = built_at(key)
     client.force_login(member)
     response = client.post(
         f"/connections/{tiny_connector.connection.slug}/environments/{key}/rebuild/"
     )
     assert response.status_code == 302
-    assert builds == [key, key]
+    rebuilt = built_at(key)
+    assert rebuilt > first_build
     assert preview_run(connector=tiny_connector, action="read").status == RunStatus.SUCCEEDED
-    assert builds == [key, key]
+    assert built_at(key) == rebuilt
 
 
-def test_a_stranger_cannot_rebuild(tiny_connector, builds, client, stranger):
+def test_a_stranger_cannot_rebuild(tiny_connector, client, stranger):
     key = preview_run(connector=tiny_connector, action="list").parameters["environment"]
+    first_build = built_at(key)
     client.force_login(stranger)
     url = f"/connections/{tiny_connector.connection.slug}/environments/{key}/rebuild/"
     assert client.post(url).status_code == 403
-    assert builds == [key]
+    assert built_at(key) == first_build
 
 
-def test_unused_environments_are_pruned(tiny_connector, builds):
+def test_unused_environments_are_pruned(tiny_connector):
     key = preview_run(connector=tiny_connector, action="list").parameters["environment"]
+    first_build = built_at(key)
     root = engine_config.environment_store().root
     assert (root / key).is_dir()
     call_command("prune_environments", "--older-than", "1", verbosity=0)
@@ -162,36 +160,40 @@ def test_unused_environments_are_pruned(tiny_connector, builds):
     assert not (root / key).exists()
     assert not Environment.objects.filter(key=key).exists()
     assert key not in engine_config.sandboxes().running()
+    assert built_at(key) is None
     # The next run builds it again.
     assert preview_run(connector=tiny_connector, action="read").status == RunStatus.SUCCEEDED
-    assert builds == [key, key]
+    assert built_at(key) > first_build
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_previews_build_once(owner, builds):
+def test_two_concurrent_requests_build_once(owner):
     connection = services.connection_create(name="Concurrent", owner=owner)
     upload_wheel(connection)
     first = make_connector(connection=connection, name="A", code=IMPORTING_CODE, packages="tinypkg")
     second = make_connector(
         connection=connection, name="B", code=IMPORTING_CODE, packages="tinypkg"
     )
-    runs = {}
+    outcomes = {}
     start = threading.Barrier(2)
 
-    def preview(connector):
+    def ensure(connector):
         try:
             start.wait()
-            runs[connector.name] = preview_run(connector=connector, action="read")
+            spec = connector_environment_spec(connector)
+            outcomes[connector.name] = environment_ensure(spec=spec)
         finally:
             db_connection.close()
 
-    threads = [threading.Thread(target=preview, args=(c,)) for c in (first, second)]
+    threads = [threading.Thread(target=ensure, args=(c,)) for c in (first, second)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert {run.status for run in runs.values()} == {RunStatus.SUCCEEDED}
-    keys = {run.parameters["environment"] for run in runs.values()}
-    assert len(keys) == 1
-    assert builds == list(keys)  # one pip run for both
+    assert all(outcome.ok for outcome in outcomes.values())
+    assert len({outcome.key for outcome in outcomes.values()}) == 1
+    # One pip run for both: the other waited for the build lock and reused its result.
+    assert sorted(outcome.built for outcome in outcomes.values()) == [False, True]
     assert Environment.objects.get().status == EnvironmentStatus.READY
+    for connector in (first, second):
+        assert preview_run(connector=connector, action="read").status == RunStatus.SUCCEEDED

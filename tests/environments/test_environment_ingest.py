@@ -5,7 +5,9 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from runs import services, storage
+from runs import storage
+from runs.ingest import services
+from runs.ingest.execution import ingest_execute
 from runs.models import Partition, RunStatus
 from tests.environments.helpers import IMPORTING_CODE, upload_wheel
 from tests.factories import make_connector
@@ -25,7 +27,7 @@ def test_a_connector_imports_an_uploaded_wheel_in_ingest(connection):
         connection=connection, name="Tiny", code=IMPORTING_CODE, packages="tinypkg==0.1"
     )
     run = services.ingest_create(connector=connector)
-    run = services.ingest_execute(run_id=run.pk)
+    run = ingest_execute(run_id=run.pk)
     assert run.status == RunStatus.SUCCEEDED, run.error_message
     partition = Partition.objects.get(connector=connector)
     table = pq.read_table(storage.absolute_path(partition.storage_path))
@@ -37,7 +39,7 @@ def test_an_ingest_whose_environment_fails_to_build_writes_nothing(connection):
     connector = make_connector(
         connection=connection, name="Missing", code=IMPORTING_CODE, packages="no-such-pkg-xyz==1.0"
     )
-    run = services.ingest_execute(run_id=services.ingest_create(connector=connector).pk)
+    run = ingest_execute(run_id=services.ingest_create(connector=connector).pk)
     assert run.status == RunStatus.FAILED
     assert run.error_type == "EnvironmentError"
     assert "failed to build" in run.error_message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from connections.models import PackageFile
+from environments.models import PackageFile
 from tests.environments.helpers import wheel_bytes, wheel_name
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from connector_engine.environments.store import EnvironmentStore, PackageFileRef, environment_spec
+from connector_engine.environments.spec import PackageFileRef, environment_spec
+from connector_engine.environments.store import EnvironmentStore
 from connector_engine.protocol import SandboxRequest
 from connector_engine.sandbox import run_action
 from connector_engine.sandbox.registry import EnvironmentNotVisible, SandboxRegistry

@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 
 from connections import services
 from connections.forms import ConnectionForm, ConnectorCodeForm
-from connector_engine.environments.store import environment_spec, parse_requirements
+from connector_engine.environments.requirements import parse_requirements
+from connector_engine.environments.spec import environment_spec
 
 pytestmark = pytest.mark.django_db
 

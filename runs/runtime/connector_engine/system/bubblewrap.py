@@ -1,4 +1,4 @@
-"""bubblewrap command lines shared by the sandbox worker and the local Spark Connect server.
+"""bubblewrap command lines shared by the sandbox's fork server and the local Spark Connect server.
 
 Both wrap a long-lived process the same way: the whole filesystem read-only, a fresh /dev and
 /proc, a private /tmp (the project and interpreter stay visible when they live under /tmp), the

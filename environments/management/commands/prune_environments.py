@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from connections import services
+from environments import services
 
 
 class Command(BaseCommand):
