@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from connector_engine.child.errors import (
-    CONNECTOR_FILENAME,
-    compile_user_code,
-    error_message,
-    user_error,
-)
+from connector_engine.child.errors import compile_user_code, error_message, user_error
+from connector_engine.user_code import CONNECTOR_FILENAME
 from connector_engine.values import safe_repr
 from tests.runtime.helpers import run, with_reader
 

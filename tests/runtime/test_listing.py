@@ -12,7 +12,6 @@ from connector_engine.child.listing import (
     first_leaf,
     list_tree,
     validate_item,
-    validate_items,
 )
 from connector_engine.protocol import Limits
 from tests.runtime.helpers import run, with_reader
@@ -144,20 +143,11 @@ def test_duplicate_leaf_names_keep_the_first():
             yield {"name": "x", "fingerprint": "2"}
 
     listing = list_tree(list_objects, {}, Limits())
-    assert [(o.name, o.fingerprint) for o in listing.leaves()] == [("x", "1")]
+    assert [(o.name, o.fingerprint) for o in listing.objects if not o.is_prefix] == [("x", "1")]
     (problem,) = listing.problems
     assert "duplicate leaf name 'x'" in problem.message
     assert "at the root" in problem.message
     assert problem.object["fingerprint"] == "2"
-
-
-def test_validate_items_for_the_planner():
-    objects, problems = validate_items(
-        [{"name": "a", "fingerprint": "1"}, {"name": "a", "fingerprint": "2"}, 5]
-    )
-    assert [o.name for o in objects] == ["a"]
-    assert len(problems) == 2
-    assert problems[0].to_dict()["message"].startswith("duplicate")
 
 
 def test_validator_tracks_duplicates_across_calls():

@@ -15,12 +15,8 @@ import pytest
 from django.conf import settings
 
 from connections.models import Connector
-from connector_engine.spark.server import (
-    LocalSparkServer,
-    _pid_alive,
-    _process_tree,
-    port_accepts,
-)
+from connector_engine.spark.processes import pid_alive, port_accepts, process_tree
+from connector_engine.spark.server import LocalSparkServer
 from connectors_site import engine_config
 from runs.models import RunStatus
 from runs.services import preview_run
@@ -96,7 +92,7 @@ def test_it_shares_one_server_between_processes(tmp_path):
         reused = json.loads(second.stdout.readline())
         assert reused == {"url": started["url"], "starts": 0, "owned": False}
         state = json.loads((tmp_path / "connect-server.json").read_text())
-        server_tree = _process_tree(state["pid"])
+        server_tree = process_tree(state["pid"])
 
         second.communicate("exit\n", timeout=30)  # not its server: it stays up
         port = int(started["url"].split(":")[2].split("/")[0])
@@ -105,7 +101,7 @@ def test_it_shares_one_server_between_processes(tmp_path):
         first.communicate("exit\n", timeout=30)  # its starter stops it, workers and all
         # The kernel tears the PID namespace down after its init exits: allow it a moment.
         assert wait_for(lambda: not port_accepts(port), timeout=10)
-        assert wait_for(lambda: not any(_pid_alive(pid) for pid in server_tree), timeout=10)
+        assert wait_for(lambda: not any(pid_alive(pid) for pid in server_tree), timeout=10)
         assert not (tmp_path / "connect-server.json").exists()
     finally:
         for process in (first, second):

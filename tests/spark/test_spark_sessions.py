@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from connector_engine.protocol import SandboxRequest
-from connector_engine.spark.server import LocalSparkServer, _cmdline, _process_tree
+from connector_engine.spark.processes import cmdline, process_tree
+from connector_engine.spark.server import LocalSparkServer
 from connector_engine.spark.sessions import url_with_session
 from connectors_site import engine_config
 from runs import services
@@ -63,10 +64,10 @@ def read_spark_dataframe(spark, context, metadata):
 def python_daemons(server: LocalSparkServer) -> list[int]:
     """The server's Python worker daemons (SPARK-54055 leaves one per session)."""
     daemons = []
-    for pid in _process_tree(server.pid):
-        if "pyspark.daemon" in _cmdline(pid):
+    for pid in process_tree(server.pid):
+        if "pyspark.daemon" in cmdline(pid):
             parent = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
-            if "pyspark.daemon" not in _cmdline(parent):  # not a worker the daemon forked
+            if "pyspark.daemon" not in cmdline(parent):  # not a worker the daemon forked
                 daemons.append(pid)
     return daemons
 

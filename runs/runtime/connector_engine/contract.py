@@ -1,4 +1,4 @@
-"""Static checks of connector code against the connector contract (DESIGN.md §1).
+"""Static checks of connector code against the connector contract.
 
 Pure `ast` analysis: nothing is executed, so the web editor can call `check_code` on every
 keystroke. It never raises. Lines are 1-based; columns are 1-based too (ast's are 0-based).
@@ -24,7 +24,10 @@ from connector_engine.protocol import (
     INTERFACES,
     READER_PARAMETERS,
     READERS,
+    Action,
+    Interface,
 )
+from connector_engine.user_code import CONNECTOR_FILENAME
 
 ERROR = "error"
 WARNING = "warning"
@@ -107,7 +110,7 @@ def _check_code(code: str, interface: str) -> list[Problem]:
 def _parse(code: str) -> tuple[ast.Module | None, list[Problem]]:
     """Parse the code, turning a syntax error into a located problem."""
     try:
-        return ast.parse(code, filename="<connector>"), []
+        return ast.parse(code, filename=CONNECTOR_FILENAME), []
     except SyntaxError as exc:
         line = exc.lineno or 1
         column = exc.offset or 1
@@ -340,11 +343,11 @@ def _names(names: tuple[str, ...]) -> str:
 
 def needs_spark(code: str, action: str, interface: str) -> bool:
     """Say whether a request will use `spark`: a spark read or schema, or infer_schema(spark)."""
-    if action not in ("read", "schema"):
+    if action not in (Action.READ, Action.SCHEMA):
         return False
-    if interface == "spark":
+    if interface == Interface.SPARK:
         return True
-    if action != "schema":
+    if action != Action.SCHEMA:
         return False
     tree, _ = _parse(code)
     if tree is None:

@@ -1,6 +1,6 @@
-"""Structured errors that point into the user's code.
+"""Turn what user code raised into the error shape, pointing into the user's code.
 
-User code is compiled under the pseudo file names "<connector>" and "<library>" and its source is
+User code is compiled under its pseudo file names (connector_engine.user_code) and its source is
 registered with `linecache`, so tracebacks show the user's lines. `user_error` turns any exception
 into {"type", "message", "function", "line", "file", "traceback"} where `function` and `line` name
 the innermost frame of user code and the traceback lists user frames only (engine and third-party
@@ -15,46 +15,7 @@ from types import CodeType, TracebackType
 from typing import Any
 
 from connector_engine.protocol import make_error
-
-CONNECTOR_FILENAME = "<connector>"
-LIBRARY_FILENAME = "<library>"
-USER_FILENAMES = frozenset({CONNECTOR_FILENAME, LIBRARY_FILENAME})
-
-
-class ConnectorError(Exception):
-    """An error the engine reports about user code, e.g. a reader returning the wrong type."""
-
-    def __init__(
-        self,
-        type_: str,
-        message: str,
-        *,
-        function: str | None = None,
-        line: int | None = None,
-        file: str | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.type = type_
-        self.message = message
-        self.function = function
-        self.line = line
-        self.file = file
-        self.extra = extra or {}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the structured error."""
-        error = make_error(
-            self.type, self.message, function=self.function, line=self.line, file=self.file
-        )
-        error.update(self.extra)
-        return error
-
-    @classmethod
-    def about(cls, type_: str, message: str, func: Any) -> ConnectorError:
-        """Build an error located at the definition of a user function."""
-        function, line, file = function_location(func)
-        return cls(type_, message, function=function, line=line, file=file)
+from connector_engine.user_code import USER_FILENAMES, ConnectorError
 
 
 def register_source(filename: str, source: str) -> None:
@@ -67,14 +28,6 @@ def compile_user_code(source: str, filename: str) -> CodeType:
     """Compile user code under its pseudo file name and register its lines."""
     register_source(filename, source)
     return compile(source, filename, "exec", dont_inherit=True)
-
-
-def function_location(func: Any) -> tuple[str | None, int | None, str | None]:
-    """Return (name, first line, file) of a user function, or Nones for other callables."""
-    code = getattr(func, "__code__", None)
-    if code is None or code.co_filename not in USER_FILENAMES:
-        return getattr(func, "__name__", None), None, None
-    return code.co_name, code.co_firstlineno, code.co_filename
 
 
 def user_error(exc: BaseException, memory_mb: int | None = None) -> dict[str, Any]:
@@ -96,6 +49,14 @@ def user_error(exc: BaseException, memory_mb: int | None = None) -> dict[str, An
         file=file,
         traceback=user_traceback(exc),
     )
+
+
+def memory_limit_mb(request: Any) -> int | None:
+    """Return a request's memory limit for error messages, without trusting its shape."""
+    try:
+        return int(request.limits.memory_mb)
+    except Exception:
+        return None
 
 
 def error_message(exc: BaseException, memory_mb: int | None = None) -> str:

@@ -1,9 +1,8 @@
 """List a connector's objects: call list_objects, expand prefixes, validate what it yields.
 
-This module is the one place that validates listed metadata; the ingest planner reuses
-`validate_item` / `validate_items` / `walk_tree`.
+This module is the one place that validates listed metadata.
 
-Rules (DESIGN.md §1):
+Rules (the connector contract):
 - Every item must be a dict with `name`, a non-empty string.
 - `is_prefix` is optional (default False) but, when present, must be True or False.
 - Leaves (is_prefix False) need `fingerprint`, a non-empty string, and a unique name. A later
@@ -25,23 +24,29 @@ The root call passes `metadata=None`, as the contract says. Code that tests the 
 mention NoneType. When the UI asks to expand `{}` as a prefix, the engine lists from the root.
 
 If list_objects raises midway (a generator failing after some items), the objects listed before
-it are kept and the exception is stored on the Listing for the caller to report.
+it are kept and the exception is stored on the Listing for the caller to report
+(`listing_error`).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector_engine.child.errors import ConnectorError
-from connector_engine.protocol import Limits
+from connector_engine.child.errors import user_error
+from connector_engine.protocol import ErrorType, Limits
+from connector_engine.user_code import ConnectorError
 from connector_engine.values import describe, flat_json_copy, json_safe, safe_repr, type_name
 
 # Problems kept in a listing; more are counted, not stored, so a bad listing stays small.
 MAX_STORED_PROBLEMS = 1000
+ROOT_METADATA_HINT = (
+    " (hint: list_objects is called with metadata=None at the root; start with "
+    "`metadata = metadata or {}` or test `if not metadata:`)"
+)
 
 _MISSING = object()
 
@@ -95,10 +100,6 @@ class Listing:
     @property
     def leaf_count(self) -> int:
         return sum(1 for obj in self.objects if not obj.is_prefix)
-
-    def leaves(self) -> list[ListedObject]:
-        """Return the leaves (partitions) in listing order."""
-        return [obj for obj in self.objects if not obj.is_prefix]
 
     def add_problem(self, item: Any, message: str) -> None:
         """Record a problem, keeping at most MAX_STORED_PROBLEMS of them."""
@@ -219,25 +220,6 @@ def _fingerprint_problems(fingerprint: Any, is_prefix: bool) -> list[str]:
     return []
 
 
-def validate_items(
-    items: Iterable[Any],
-    *,
-    parent: str | None = None,
-    depth: int = 0,
-    validator: ObjectValidator | None = None,
-) -> tuple[list[ListedObject], list[ListingProblem]]:
-    """Validate a flat sequence of items, including duplicate leaf names."""
-    validator = validator or ObjectValidator()
-    objects: list[ListedObject] = []
-    problems: list[ListingProblem] = []
-    for item in items:
-        obj, messages = validator.check(item, parent, depth)
-        if obj is not None:
-            objects.append(obj)
-        problems += [ListingProblem(offending_object(item), message) for message in messages]
-    return objects, problems
-
-
 def call_list_objects(
     list_objects: Callable[..., Any], context: Any, metadata: dict[str, Any] | None
 ) -> Iterator[Any]:
@@ -245,7 +227,7 @@ def call_list_objects(
     returned = list_objects(context=context, metadata=metadata)
     if returned is None or isinstance(returned, (Mapping, str, bytes)):
         raise ConnectorError.about(
-            "ContractError",
+            ErrorType.CONTRACT_ERROR,
             f"list_objects returned {describe(returned)}; it must yield dicts (or return a list "
             "of dicts)",
             list_objects,
@@ -254,7 +236,7 @@ def call_list_objects(
         return iter(returned)
     except TypeError:
         raise ConnectorError.about(
-            "ContractError",
+            ErrorType.CONTRACT_ERROR,
             f"list_objects returned {describe(returned)}, which is not iterable; it must yield "
             "dicts (or return a list of dicts)",
             list_objects,
@@ -358,3 +340,14 @@ def first_leaf(
     finally:
         walker.close()
     return None, listing
+
+
+def listing_error(listing: Listing, memory_mb: int | None) -> dict[str, Any]:
+    """Return the error that stopped a listing, with a hint for None-at-root mistakes."""
+    assert listing.error is not None
+    error = user_error(listing.error, memory_mb)
+    at_root = listing.error_prefix is None
+    mentions_none = "NoneType" in (error.get("message") or "")
+    if at_root and mentions_none and isinstance(listing.error, (TypeError, AttributeError)):
+        error["message"] += ROOT_METADATA_HINT
+    return error

@@ -32,7 +32,7 @@ from typing import Any
 
 from connector_engine import IMPORT_ROOT
 from connector_engine.protocol import SandboxRequest, SandboxResult, make_error
-from connector_engine.sandbox.supervisor import MAX_RESULT_BYTES, cancelled_error
+from connector_engine.sandbox.outcomes import MAX_RESULT_BYTES, cancelled_error
 from connector_engine.system.bubblewrap import bwrap_choice, bwrap_filesystem, bwrap_namespaces
 from connector_engine.system.framing import FrameError, decode_message, encode_message
 

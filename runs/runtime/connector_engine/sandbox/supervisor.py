@@ -1,9 +1,10 @@
 """Serve one sandbox request inside a forked supervisor: the trusted side of one connector run.
 
 The supervisor enters fresh namespaces, forks the connector's process (PID 1 of its own PID
-namespace, so killing it kills every process it started), captures its output at the fd level,
-enforces the wall-clock timeout, turns process-level failures into human errors and masks secrets
-before anything is sent back. User code never runs in this process.
+namespace, so killing it kills every process it started), sets its limits, captures its output at
+the fd level and enforces the wall-clock timeout. What the process left is turned into the reply,
+with human errors and secrets masked, by connector_engine.sandbox.outcomes before anything is sent
+back. User code never runs in this process.
 
 Cancel: the client half-closes the connection after sending its request and then waits for the
 reply; closing it completely means "cancel". While the connector runs, the supervisor polls the
@@ -27,22 +28,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector_engine.masking import Masker, remote_secrets
-from connector_engine.protocol import Limits, SandboxRequest, make_error, split_batch
+from connector_engine.output import CappedOutput
+from connector_engine.protocol import ErrorType, Limits, SandboxRequest, make_error
+from connector_engine.sandbox.outcomes import (
+    MAX_RESULT_BYTES,
+    MB,
+    Capture,
+    finish_table,
+    interpret,
+    mask_reply,
+    table_to_ipc,
+    tables_to_ipc,
+)
 from connector_engine.system import linux
 from connector_engine.system.framing import (
-    FrameError,
     decode_message,
     encode_message,
     read_until_eof,
     write_all,
 )
 
-MAX_RESULT_BYTES = 256 * 1024 * 1024  # a result (envelope + Arrow table) larger than this fails
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # code + library + credentials + object, generously
 EXIT_GRACE_S = 0.5  # how long to keep draining output after the connector's process ended
 NOBODY_UID = 65534
 RESULT_FD = 3  # the connector process's result pipe, moved here before closing other fds
-MB = 1024 * 1024
 
 
 @dataclass
@@ -51,22 +60,6 @@ class RequestNamespaces:
 
     pid_namespace: bool = False
     problems: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Capture:
-    """What the supervisor collected from the connector's process."""
-
-    logs: bytearray = field(default_factory=bytearray)
-    logs_dropped: int = 0
-    result: bytearray = field(default_factory=bytearray)
-    timed_out: bool = False
-    cancelled: bool = False  # the client hung up: it no longer wants the result
-    too_large: bool = False
-    status_report: bytearray = field(default_factory=bytearray)
-    status: int = 0
-    maxrss_kb: int = 0
-    cpu_s: float = 0.0
 
 
 def serve_connection(conn_fd: int, hidden_paths: list[str], isolation: str) -> None:
@@ -83,7 +76,7 @@ def serve_connection(conn_fd: int, hidden_paths: list[str], isolation: str) -> N
             "ok": False,
             "result": None,
             "logs": "",
-            "error": make_error("SandboxError", f"The sandbox failed: {exc!r}"),
+            "error": make_error(ErrorType.SANDBOX_ERROR, f"The sandbox failed: {exc!r}"),
             "isolation": isolation,
         }
         table = b""
@@ -221,10 +214,10 @@ def run_connector_process(request: SandboxRequest, log_w: int, result_w: int) ->
     except BaseException as exc:  # report the engine's own failure instead of dying silently
         try:
             message = f"The engine failed inside the sandbox: {exc!r}"
-            error = make_error("SandboxError", message)
+            error = make_error(ErrorType.SANDBOX_ERROR, message)
             error["traceback"] = traceback.format_exc()
             if isinstance(exc, MemoryError):
-                error = make_error("MemoryError", "out of memory while returning the result")
+                error = make_error(MemoryError.__name__, "out of memory while returning the result")
             write_all(RESULT_FD, encode_message({"ok": False, "result": None, "error": error}))
         except BaseException:
             pass
@@ -295,33 +288,6 @@ def set_limits(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def table_to_ipc(table: Any) -> bytes:
-    """Serialize an Arrow table as an IPC stream (empty bytes for no table)."""
-    if table is None:
-        return b""
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def tables_to_ipc(tables: list[Any]) -> tuple[bytes, list[int]]:
-    """Serialize a batch's tables as consecutive IPC streams; return them and their lengths."""
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    sizes = []
-    for table in tables:
-        start = sink.tell()
-        if table is not None:
-            with pa.ipc.new_stream(sink, table.schema) as writer:
-                writer.write_table(table)
-        sizes.append(sink.tell() - start)
-    return sink.getvalue().to_pybytes(), sizes
-
-
 def watch(
     pid: int,
     log_r: int,
@@ -335,7 +301,7 @@ def watch(
 ) -> Capture:
     """Collect output and result until the process ends, is too large, runs out of time or the
     client hangs up (cancel)."""
-    capture = Capture()
+    capture = Capture(CappedOutput(limits.max_output_bytes))
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     open_fds = {log_r, result_r, status_r}
@@ -363,12 +329,12 @@ def watch(
                 exited_at = time.monotonic()
                 if not pid_ns:
                     kill_group(pid)  # without a PID namespace, end what it left behind
-            elif not read_into(fd, capture, limits, log_r, status_r):
+            elif not read_into(fd, capture, log_r, status_r):
                 poller.unregister(fd)
                 open_fds.discard(fd)
     kill_group(pid)
     _, status, usage = os.wait4(pid, 0)
-    drain(open_fds, capture, limits, log_r, status_r)
+    drain(open_fds, capture, log_r, status_r)
     for fd in (log_r, result_r, status_r, pidfd):
         os.close(fd)
     record_status(capture, status, usage)
@@ -388,15 +354,13 @@ def record_status(capture: Capture, status: int, usage: resource.struct_rusage) 
             pass
 
 
-def read_into(fd: int, capture: Capture, limits: Limits, log_r: int, status_r: int) -> bool:
+def read_into(fd: int, capture: Capture, log_r: int, status_r: int) -> bool:
     """Read one chunk into the capture; return False at EOF."""
     chunk = os.read(fd, 1 << 20)
     if not chunk:
         return False
     if fd == log_r:
-        room = max(limits.max_output_bytes - len(capture.logs), 0)
-        capture.logs += chunk[:room]
-        capture.logs_dropped += max(len(chunk) - room, 0)
+        capture.logs.add(chunk)
     elif fd == status_r:
         capture.status_report += chunk[:4096]
     else:
@@ -405,12 +369,12 @@ def read_into(fd: int, capture: Capture, limits: Limits, log_r: int, status_r: i
     return True
 
 
-def drain(open_fds: set[int], capture: Capture, limits: Limits, log_r: int, status_r: int) -> None:
+def drain(open_fds: set[int], capture: Capture, log_r: int, status_r: int) -> None:
     """Read what is still buffered in the pipes after the process is gone, then close them."""
     for fd in list(open_fds):
         os.set_blocking(fd, False)
         try:
-            while not capture.too_large and read_into(fd, capture, limits, log_r, status_r):
+            while not capture.too_large and read_into(fd, capture, log_r, status_r):
                 pass
         except BlockingIOError:
             pass
@@ -421,202 +385,6 @@ def kill_group(pid: int) -> None:
     for kill in (os.killpg, os.kill):
         with contextlib.suppress(ProcessLookupError):
             kill(pid, signal.SIGKILL)
-
-
-def interpret(request: SandboxRequest, capture: Capture) -> tuple[dict[str, Any], bytes]:
-    """Turn what the process left behind into a reply (unmasked) and its Arrow table bytes."""
-    limits = request.limits
-    reply: dict[str, Any] = {"ok": False, "result": None, "error": None}
-    reply["logs"] = logs_text(capture)
-    table = b""
-    if capture.cancelled:
-        reply["error"] = cancelled_error()
-    elif capture.too_large:
-        reply["error"] = too_large_error()
-    elif capture.timed_out:
-        reply["error"] = timeout_error(limits)
-    elif capture.result:
-        try:
-            envelope, table = decode_message(capture.result)
-            reply.update(ok=bool(envelope.get("ok")), result=envelope.get("result"))
-            reply["error"] = envelope.get("error")
-        except (FrameError, ValueError):
-            reply["error"] = make_error(
-                "SandboxError", "The connector's process returned an unreadable result."
-            )
-        for holder in (reply, *batch_items(reply)):
-            error = holder.get("error")
-            if isinstance(error, dict) and error.get("type") == "MemoryError":
-                holder["error"] = memory_error_from_user_code(error, limits)
-    else:
-        reply["error"] = exit_error(capture, limits)
-    return reply, table
-
-
-def logs_text(capture: Capture) -> str:
-    """Decode the captured output and append a marker for what was cut."""
-    text = capture.logs.decode("utf-8", errors="replace")
-    if capture.logs_dropped:
-        text += f"\n[output cut: {human_size(capture.logs_dropped)} more not shown]"
-    return text
-
-
-def human_size(size: int) -> str:
-    """Return a size like '512 bytes', '3.4 kB' or '12.3 MB'."""
-    if size < 1000:
-        return f"{size} bytes"
-    if size < 1000 * 1000:
-        return f"{size / 1000:.1f} kB"
-    return f"{size / 1000 / 1000:.1f} MB"
-
-
-def too_large_error() -> dict[str, Any]:
-    """Return the error for a result above MAX_RESULT_BYTES."""
-    return make_error(
-        "OutputTooLarge",
-        f"The result is larger than {MAX_RESULT_BYTES // MB} MB and was not returned; "
-        "read fewer rows per partition or split the data into more partitions.",
-    )
-
-
-def cancelled_error() -> dict[str, Any]:
-    """Return the error for a run its client cancelled."""
-    return make_error("Cancelled", "The run was cancelled; all its processes were killed.")
-
-
-def timeout_error(limits: Limits) -> dict[str, Any]:
-    """Return the error for a run that hit the wall-clock timeout."""
-    return make_error(
-        "Timeout",
-        f"The connector ran longer than {limits.timeout_s:g} s and was stopped; "
-        "all its processes were killed.",
-    )
-
-
-def memory_error_from_user_code(error: dict[str, Any], limits: Limits) -> dict[str, Any]:
-    """Keep the user's line but report the type MemoryLimit and mention the limit."""
-    message = str(error.get("message") or "")
-    if "memory limit" not in message:
-        prefix = f"The connector ran out of memory at the memory limit of {limits.memory_mb} MB"
-        message = prefix + (f" ({message})." if message else ".")
-    return {**error, "type": "MemoryLimit", "message": message}
-
-
-def exit_error(capture: Capture, limits: Limits) -> dict[str, Any]:
-    """Explain why the process ended without writing a result."""
-    status = capture.status
-    if os.WIFEXITED(status):
-        code = os.WEXITSTATUS(status)
-        return make_error(
-            "ProcessExit",
-            f"The connector ended the process (exit code {code}) before returning a result, "
-            "e.g. with os._exit(); return from the function or raise an exception instead.",
-        )
-    signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-    if signum == signal.SIGXCPU or (signum == signal.SIGKILL and capture.cpu_s >= limits.cpu_s):
-        return make_error(
-            "CpuLimit",
-            f"The connector used more than {limits.cpu_s} s of CPU time and was stopped.",
-        )
-    if signum in (signal.SIGKILL, signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS) and looks_like_oom(
-        capture, limits
-    ):
-        return make_error(
-            "MemoryLimit",
-            f"The connector was killed at the memory limit of {limits.memory_mb} MB.",
-        )
-    return make_error("KilledBySignal", f"The connector's process was {signal_phrase(signum)}.")
-
-
-def looks_like_oom(capture: Capture, limits: Limits) -> bool:
-    """Guess whether a crash came from running out of memory."""
-    rss = capture.maxrss_kb * 1024
-    tail = bytes(capture.logs[-4096:])
-    markers = (b"MemoryError", b"bad_alloc", b"Cannot allocate memory", b"out of memory")
-    return rss >= 0.8 * limits.memory_mb * MB or any(marker in tail for marker in markers)
-
-
-def signal_phrase(signum: int) -> str:
-    """Return e.g. 'killed by signal SIGSEGV (segmentation fault)'."""
-    try:
-        name = signal.Signals(signum).name
-    except ValueError:
-        name = f"signal {signum}"
-    description = signal.strsignal(signum) or ""
-    description = description.split(":")[0].lower()
-    return f"killed by signal {name}" + (f" ({description})" if description else "")
-
-
-def mask_reply(reply: dict[str, Any], masker: Masker) -> dict[str, Any]:
-    """Mask secrets in the logs, the result and the error."""
-    return {key: masker.value(value) for key, value in reply.items()}
-
-
-def batch_items(reply: dict[str, Any]) -> list[dict[str, Any]]:
-    """Return the items of a batch read's reply (none for any other reply)."""
-    result = reply.get("result")
-    items = result.get("batch") if isinstance(result, dict) else None
-    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
-
-
-def finish_table(
-    request: SandboxRequest, reply: dict[str, Any], table_bytes: bytes, masker: Masker
-) -> bytes:
-    """Mask the Arrow table, fill preview rows, and return the masked IPC stream.
-
-    The table is always decoded, validated and written again, secrets or not: the trusted side
-    only ever decodes IPC bytes that pyarrow produced here, never the connector's own bytes.
-    """
-    if request.objects is not None:
-        return finish_batch_tables(reply, table_bytes, masker)
-    if not table_bytes:
-        return b""
-    try:
-        table = checked_table(table_bytes, masker)
-    except Exception as exc:
-        reply.update(ok=False, error=make_error("SandboxError", f"Unreadable table: {exc}"))
-        return b""
-    if isinstance(reply.get("result"), dict) and not request.full_table:
-        from connector_engine.tabular import json_rows
-
-        reply["result"]["rows"] = masker.value(json_rows(table))
-    return table_to_ipc(table)
-
-
-def finish_batch_tables(reply: dict[str, Any], table_bytes: bytes, masker: Masker) -> bytes:
-    """Mask each table of a batch read and return the masked streams, lengths updated."""
-    result = reply.get("result")
-    if not table_bytes and not (isinstance(result, dict) and "batch" in result):
-        return b""  # the batch failed as a whole (timeout, crash, contract error...)
-    pairs = split_batch(result, table_bytes)
-    if pairs is None:
-        reply.update(
-            ok=False,
-            result=None,
-            error=make_error("SandboxError", "The batch read returned unreadable tables."),
-        )
-        return b""
-    streams = []
-    for item, data in pairs:
-        stream = b""
-        if data:
-            try:
-                stream = table_to_ipc(checked_table(data, masker))
-            except Exception as exc:
-                error = make_error("SandboxError", f"Unreadable table: {exc}")
-                item.update(ok=False, error=error)
-        item["table_bytes"] = len(stream)
-        streams.append(stream)
-    return b"".join(streams)
-
-
-def checked_table(table_bytes: bytes, masker: Masker) -> Any:
-    """Decode and fully validate an IPC stream from the connector; return it masked."""
-    import pyarrow as pa
-
-    table = pa.ipc.open_stream(table_bytes).read_all()
-    table.validate(full=True)
-    return masker.table(table)
 
 
 def describe_isolation(isolation: str, namespaces: RequestNamespaces) -> str:

@@ -39,7 +39,8 @@ Decisions:
   restarted by the next `remote()` too (a query another client is running then fails).
 - The process tree is launcher (bwrap, or the script) -> ... -> JVM -> Python workers, all in
   the launcher's process group: stopping signals the group; `jvm_pid()` and `memory_mb()` walk
-  the tree (host pids, which /proc shows across the PID namespace).
+  the tree (host pids, which /proc shows across the PID namespace), with the helpers of
+  connector_engine.spark.processes.
 - A new server runs one small warm-up query (a client in a subprocess) before `remote()` returns:
   its first query costs several seconds of JVM warm-up, which would otherwise count against the
   first preview's timeout.
@@ -52,8 +53,6 @@ import fcntl
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -62,6 +61,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from connector_engine.spark.processes import (
+    SERVER_CLASS,
+    cmdline,
+    free_loopback_port,
+    kill_group,
+    pid_alive,
+    port_accepts,
+    process_tree,
+    rss_mb,
+    runs_server,
+)
 from connector_engine.system.bubblewrap import (
     bwrap_choice,
     bwrap_filesystem,
@@ -79,10 +89,8 @@ frame.limit(1).toArrow()
 frame.count()
 spark.stop()
 """
-STOP_GRACE_S = 5.0
 STATE_FILE = "connect-server.json"  # pid, port, token, owner (0600)
 LOCK_FILE = "connect-server.lock"  # flock: one process starts, adopts or stops the server
-SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 LOG4J2_PROPERTIES = """\
 rootLogger.level = warn
 rootLogger.appenderRef.stdout.ref = console
@@ -106,20 +114,6 @@ def pyspark_home() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise SparkServerError("pyspark is not installed")
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-def free_loopback_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_accepts(port: int, timeout_s: float = 0.5) -> bool:
-    """Say whether something accepts TCP connections on 127.0.0.1:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout_s)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 class LocalSparkServer:
@@ -197,8 +191,8 @@ class LocalSparkServer:
         """Return the server JVM's process id, None when it is not running."""
         if self.pid is None or not self._alive(self.pid):
             return None
-        for pid in _process_tree(self.pid):
-            argv = _cmdline(pid).split(" ")
+        for pid in process_tree(self.pid):
+            argv = cmdline(pid).split(" ")
             if os.path.basename(argv[0]) == "java" and SERVER_CLASS in argv:
                 return pid
         return None
@@ -207,7 +201,7 @@ class LocalSparkServer:
         """Return the resident memory of the server and the processes it started, in MB."""
         if self.pid is None or not self._alive(self.pid):
             return 0.0
-        return sum(_rss_mb(pid) for pid in _process_tree(self.pid))
+        return sum(rss_mb(pid) for pid in process_tree(self.pid))
 
     def stop(self) -> None:
         """Stop the server in this directory, whichever process started it."""
@@ -265,14 +259,14 @@ class LocalSparkServer:
     def _find_running(self, *, adopt: bool) -> None:
         """Use the server the state file names when one runs; with `adopt`, own it if orphaned."""
         state = self._read_state()
-        if state is None or not _runs_server(state["pid"]):
+        if state is None or not runs_server(state["pid"]):
             return
         if state["pid"] != self.pid:
             if self._process is not None and self._process.pid != state["pid"]:
                 self._process = None  # ours was replaced by another process's
             self.pid, self.port, self.token = state["pid"], state["port"], state["token"]
         self._owner = state["owner"]
-        if adopt and self._owner != os.getpid() and not _pid_alive(self._owner):
+        if adopt and self._owner != os.getpid() and not pid_alive(self._owner):
             self._owner = os.getpid()  # its starter died: this process stops it at exit
             self._write_state()
 
@@ -285,7 +279,7 @@ class LocalSparkServer:
         process = self._process
         if process is not None and process.pid == pid:
             return process.poll() is None  # reaps it when it died
-        return _pid_alive(pid)
+        return pid_alive(pid)
 
     def _healthy(self) -> bool:
         if self.pid is None or self.port is None:
@@ -441,79 +435,9 @@ class LocalSparkServer:
             pids.add(state["pid"])
         for pid in pids:
             if process is not None and process.pid == pid:
-                _kill_group(pid, process)
-            elif _runs_server(pid):  # never signal a pid that was reused by something else
-                _kill_group(pid, None)
+                kill_group(pid, process)
+            elif runs_server(pid):  # never signal a pid that was reused by something else
+                kill_group(pid, None)
         with contextlib.suppress(OSError):
             self.state_path.unlink()
         self._forget()
-
-
-def _kill_group(pid: int, process: subprocess.Popen[bytes] | None) -> None:
-    """Terminate a process group, then kill it if it is still there after a grace period."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    if process is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(STOP_GRACE_S)
-    else:
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    if process is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(STOP_GRACE_S)
-
-
-def _runs_server(pid: int) -> bool:
-    """Say whether a live process is a Spark Connect server's launcher (or the server)."""
-    return _pid_alive(pid) and any(SERVER_CLASS in _cmdline(p) for p in _process_tree(pid))
-
-
-def _pid_alive(pid: int) -> bool:
-    """Say whether a process exists and is not a zombie (Linux /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
-
-
-def _process_tree(pid: int) -> list[int]:
-    """Return a process and all its descendants (Linux /proc)."""
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        if current not in found:
-            found.append(current)
-            pending += _children(current)
-    return found
-
-
-def _children(pid: int) -> list[int]:
-    """Return the process ids of a process's children (Linux /proc)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        with contextlib.suppress(OSError, ValueError):
-            found += [int(child) for child in task.read_text().split()]
-    return found
-
-
-def _rss_mb(pid: int) -> float:
-    """Return a process's resident memory in MB (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""

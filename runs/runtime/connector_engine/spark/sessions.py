@@ -65,15 +65,6 @@ def url_with_session(remote: str, session_id: str) -> str:
     return base + ";" + ";".join(kept)
 
 
-def session_id_of(remote: str | None) -> str | None:
-    """Return the session_id parameter of a Spark Connect URL, None when it has none."""
-    for param in (remote or "").split(";")[1:]:
-        name, _, value = param.partition("=")
-        if name == "session_id" and value:
-            return value
-    return None
-
-
 class SessionLease:
     """One leased slot: its session id, and the URL of that session on `remote`."""
 

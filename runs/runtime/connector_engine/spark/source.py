@@ -24,9 +24,10 @@ Decisions:
   no memory, CPU or process limit and no private filesystem here: the Spark workers are the
   isolation (the local server runs under bubblewrap; a cluster has its own). A reader that kills
   its Python worker (os._exit, a segfault) fails the Spark task and so the job.
-- Output: what the connector writes to sys.stdout/sys.stderr while reading is captured (up to
-  max_output_bytes), masked and returned in the report; writes straight to file descriptors 1
-  and 2 end in Spark's executor logs.
+- Output: what the connector writes to sys.stdout/sys.stderr while reading is captured (the first
+  max_output_bytes, then the sandbox's "[output cut: ...]" marker), masked and returned in the
+  report; writes straight to file descriptors 1 and 2 end in Spark's executor logs.
+- Errors in reports have the engine's one shape (protocol.make_error).
 - Packages: the payload's python_paths (the connection's package environment) are put in front
   of sys.path when they exist on the worker; on a cluster the packages must be installed there.
 """
@@ -51,6 +52,8 @@ import pyarrow as pa
 from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
 
 from connector_engine import IMPORT_ROOT
+from connector_engine.output import CappedOutput
+from connector_engine.protocol import ErrorType, make_error
 
 PARTITION_COLUMN = "__cs_partition"
 REPORT_COLUMN = "__cs_report"
@@ -143,7 +146,7 @@ def read_object(
         {**payload["request"], "object": payload["objects"][index], "objects": None}
     )
     masker = Masker(request.credentials)
-    output = CappedOutput(request.limits.max_output_bytes)
+    output = CapturedText(request.limits.max_output_bytes)
     timeout_s = float(payload.get("timeout_s") or 0)
     started = time.monotonic()
     try:
@@ -163,7 +166,7 @@ def read_object(
             table = conform(masker.table(table), schema)
         except SchemaMismatch as exc:
             ok, table = False, None
-            error = {"type": "SchemaMismatch", "message": str(exc)}
+            error = make_error(ErrorType.SCHEMA_MISMATCH, str(exc))
     report = {
         "ok": ok and table is not None,
         "rows": table.num_rows if ok and table is not None else 0,
@@ -175,10 +178,10 @@ def read_object(
 
 
 def timeout_error(timeout_s: float) -> dict[str, Any]:
-    return {
-        "type": "Timeout",
-        "message": f"The read did not finish within {timeout_s:g} s and was stopped",
-    }
+    """Return the error of a read stopped by its timeout."""
+    return make_error(
+        ErrorType.TIMEOUT, f"The read did not finish within {timeout_s:g} s and was stopped"
+    )
 
 
 @contextlib.contextmanager
@@ -234,30 +237,22 @@ def with_hidden_columns(batch: pa.RecordBatch, index: int, report: str | None) -
     )
 
 
-class CappedOutput(io.TextIOBase):
-    """A text sink that keeps the first `limit` characters and says what it cut."""
+class CapturedText(io.TextIOBase):
+    """A text stream for sys.stdout/sys.stderr that keeps the first `limit` bytes written."""
 
     def __init__(self, limit: int) -> None:
-        self.limit = max(int(limit), 0)
-        self.parts: list[str] = []
-        self.size = 0
-        self.cut = 0
+        self.output = CappedOutput(limit)
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
-        room = self.limit - self.size
-        kept = text[: max(room, 0)]
-        if kept:
-            self.parts.append(kept)
-            self.size += len(kept)
-        self.cut += len(text) - len(kept)
+        self.output.add(text.encode("utf-8", errors="backslashreplace"))
         return len(text)
 
     def text(self) -> str:
-        cut = f"\n[output cut: {self.cut} more characters]" if self.cut else ""
-        return "".join(self.parts) + cut
+        """Return what was written, with the cut marker when some was cut."""
+        return self.output.text()
 
 
 # ---------------------------------------------------------------- shipping the runtime
