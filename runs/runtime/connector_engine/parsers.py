@@ -70,7 +70,7 @@ def parse_bytes(data: bytes, parser: str) -> pa.Table:
         raise
     except (pa.ArrowException, ValueError, UnicodeDecodeError) as exc:
         raise ConnectorError(
-            "ParseError", f"Could not parse the bytes as {parser}: {exc}"
+            ErrorType.PARSE_ERROR, f"Could not parse the bytes as {parser}: {exc}"
         ) from None
 
 
@@ -96,10 +96,10 @@ def parse_jsonl(data: bytes) -> pa.Table:
         try:
             row = json.loads(line)
         except ValueError as exc:
-            raise ConnectorError("ParseError", f"Line {number} is not valid JSON: {exc}") from None
+            raise ConnectorError(ErrorType.PARSE_ERROR, f"Line {number} is not valid JSON: {exc}") from None
         if not isinstance(row, dict):
             raise ConnectorError(
-                "ParseError",
+                ErrorType.PARSE_ERROR,
                 f"Line {number} is a JSON {type(row).__name__}, not an object: jsonl needs "
                 "one object per line",
             )

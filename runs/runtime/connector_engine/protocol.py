@@ -114,6 +114,8 @@ class ErrorType(StrEnum):
     SCHEMA_UNAVAILABLE = "SchemaUnavailable"
     SCHEMA_NOT_SUPPORTED = "SchemaNotSupported"
     SCHEMA_MISMATCH = "SchemaMismatch"
+    PARSE_ERROR = "ParseError"
+    DATA_ERROR = "DataError"
     VALIDATION_ERROR = "ValidationError"
     LISTING_TRUNCATED = "ListingTruncated"
     PARTITIONS_FAILED = "PartitionsFailed"
@@ -209,7 +211,7 @@ class SandboxRequest:
     `objects` (with action "read" and full_table) is a batch of leaves read one after the other
     in the same child: the result is {"batch": [one single-read reply per leaf]}, each item with
     its own ok/result/error and `table_bytes`, the length of its Arrow IPC stream; the streams
-    are concatenated in SandboxResult.table in the same order (see `split_batch_tables`).
+    are concatenated in SandboxResult.table in the same order (see `split_batch`).
     `spark_remote` is the Spark Connect URL (`sc://host:port/;token=...`) the child connects to
     for the spark interface and infer_schema(spark=...); None when the request needs no Spark.
     Its token is masked like the credentials.
@@ -244,8 +246,9 @@ class SandboxRequest:
 class SandboxResult:
     """What came back from the sandbox, already masked of secrets.
 
-    `error`, when present: {"type", "message", "function", "line", "traceback"} where function
-    and line point into the user's code (or are None when the failure was not in user code).
+    `error`, when present, has the shape of `make_error` (type, message, function, line, file,
+    traceback): function, line and file point into the user's code, or are None when the failure
+    was not in user code.
     `table` is the Arrow IPC stream of the rows read (preview rows, or all rows for full_table).
     """
 

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from connector_engine.protocol import ErrorType
 from connector_engine.user_code import ConnectorError
 from connector_engine.values import json_float, json_safe
 
@@ -45,7 +46,7 @@ def _with_string_column_names(df: pd.DataFrame) -> pd.DataFrame:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConnectorError(
-            "DataError", f"The DataFrame has duplicate column names: {', '.join(duplicates)}"
+            ErrorType.DATA_ERROR, f"The DataFrame has duplicate column names: {', '.join(duplicates)}"
         )
     if names == list(df.columns):
         return df
