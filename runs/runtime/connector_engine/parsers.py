@@ -96,7 +96,9 @@ def parse_jsonl(data: bytes) -> pa.Table:
         try:
             row = json.loads(line)
         except ValueError as exc:
-            raise ConnectorError(ErrorType.PARSE_ERROR, f"Line {number} is not valid JSON: {exc}") from None
+            raise ConnectorError(
+                ErrorType.PARSE_ERROR, f"Line {number} is not valid JSON: {exc}"
+            ) from None
         if not isinstance(row, dict):
             raise ConnectorError(
                 ErrorType.PARSE_ERROR,

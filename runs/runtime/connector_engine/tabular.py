@@ -46,7 +46,8 @@ def _with_string_column_names(df: pd.DataFrame) -> pd.DataFrame:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConnectorError(
-            ErrorType.DATA_ERROR, f"The DataFrame has duplicate column names: {', '.join(duplicates)}"
+            ErrorType.DATA_ERROR,
+            f"The DataFrame has duplicate column names: {', '.join(duplicates)}",
         )
     if names == list(df.columns):
         return df
