@@ -1,4 +1,4 @@
-"""The host side of the sandbox: warm workers that fork a supervised child per request."""
+"""The host side of the sandbox: warm fork servers that fork a supervised child per request."""
 
 from connector_engine.sandbox.client import Sandbox, run_action
 
