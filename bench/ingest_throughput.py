@@ -120,7 +120,7 @@ def run_benchmark(args: argparse.Namespace, data_dir: Path) -> None:
 
     from connections import services as connection_services
     from connectors_site import engine_config
-    from runs import services
+    from runs.ingest import services
     from runs.models import RunStatus
 
     code = CONNECTOR.format(partitions=args.partitions, rows=args.rows)

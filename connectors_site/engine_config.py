@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
+from connector_engine import engine_version
 from connector_engine.environments.store import EnvironmentStore
 from connector_engine.protocol import Limits
 from connector_engine.sandbox.registry import SandboxRegistry
@@ -114,8 +115,13 @@ def spark_remote() -> str:
 
 
 def spark_sessions() -> SessionPool:
-    """The pool of Spark Connect session ids this installation's processes share."""
-    return SessionPool(settings.SPARK_DIR / "sessions", settings.SPARK_SESSION_POOL)
+    """The pool of Spark Connect session ids this installation's processes share.
+
+    One pool per engine version: an ingest adds the engine to its session as an artifact, and a
+    session that outlives an upgrade (a cluster's) must not offer Spark two engines.
+    """
+    directory = settings.SPARK_DIR / "sessions" / engine_version()
+    return SessionPool(directory, settings.SPARK_SESSION_POOL)
 
 
 @contextlib.contextmanager

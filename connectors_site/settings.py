@@ -324,7 +324,7 @@ SPARK_SESSION_POOL = envint("SPARK_SESSION_POOL", 4, minimum=1)
 # every INGEST_HEARTBEAT_S; one silent for INGEST_STALE_AFTER_S is considered dead.
 INGEST_MAX_OBJECTS = envint("INGEST_MAX_OBJECTS", 1_000_000, minimum=1)
 INGEST_CONCURRENCY = envint("INGEST_CONCURRENCY", os.cpu_count() or 2, minimum=1)
-# At most this many partitions are read by one sandboxed child (see runs.ingest, "Batches").
+# At most this many partitions are read by one sandboxed child (connector_engine.ingest.batching).
 INGEST_BATCH_SIZE = envint("INGEST_BATCH_SIZE", 64, minimum=1)
 INGEST_TIMEOUT_S = envfloat("INGEST_TIMEOUT_S", 600.0, minimum=0.1)
 INGEST_LIST_TIMEOUT_S = envfloat("INGEST_LIST_TIMEOUT_S", 300.0, minimum=0.1)

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
-from connections.models import Connection, Connector
+from connections.models import CodeVersion, Connection, Connector
 from runs import storage
 from runs.models import (
     ACTIVE_STATUSES,
@@ -29,6 +29,15 @@ def runs_for_user(user) -> QuerySet[Run]:
 def recent_runs_for_user(user) -> QuerySet[Run]:
     """The user's visible runs, newest first, with their connectors."""
     return runs_for_user(user).select_related("connector").order_by("-enqueued_at")
+
+
+def code_version_for(connector: Connector, fingerprint: str) -> CodeVersion | None:
+    """The connector's newest saved version with this code fingerprint, if any."""
+    return (
+        CodeVersion.objects.filter(connector=connector, fingerprint=fingerprint)
+        .order_by("-number")
+        .first()
+    )
 
 
 # ---------------------------------------------------------------- ingests
@@ -94,11 +103,6 @@ def partition_job_chart(run: Run) -> list[dict[str, Any]]:
         {"name": name, "rows": rows, "duration_ms": duration_ms}
         for name, rows, duration_ms in jobs.values_list("name", "rows", "duration_ms")
     ]
-
-
-def failed_partition_jobs(run: Run) -> QuerySet[PartitionJob]:
-    """A run's failed jobs, with their errors."""
-    return PartitionJob.objects.filter(run=run, status=JobStatus.FAILED).order_by("id")
 
 
 def committed_partitions(connector: Connector) -> QuerySet[Partition]:

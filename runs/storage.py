@@ -59,12 +59,6 @@ class WrittenPartition:
     schema: list[dict[str, str]]
 
 
-@dataclass(frozen=True)
-class SweepResult:
-    temp_files: int = 0
-    orphan_files: int = 0
-
-
 def partitions_root() -> Path:
     return Path(settings.PARTITIONS_DIR)
 
@@ -124,16 +118,6 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def write_partition(table_ipc: bytes, storage_path: str) -> WrittenPartition:
-    """Write an Arrow IPC stream as Parquet at `storage_path`: temp file, fsync, rename."""
-    return publish_partitions([stage_partition(table_ipc, storage_path)])[0]
-
-
-def write_table(table: pa.Table, storage_path: str) -> WrittenPartition:
-    """Write an Arrow table as Parquet at `storage_path` atomically and durably."""
-    return publish_partitions([stage_table(table, storage_path)])[0]
 
 
 @dataclass(frozen=True)
@@ -244,7 +228,7 @@ def remove_partition_file(storage_path: str) -> None:
         path.parent.rmdir()  # only when empty
 
 
-def sweep_connector_directory(connector_id: int, keep: set[str]) -> SweepResult:
+def sweep_connector_directory(connector_id: int, keep: set[str]) -> None:
     """Remove temporary files and Parquet files no committed partition references.
 
     Only call this while no ingest of the connector is running: a running one owns its
@@ -252,29 +236,17 @@ def sweep_connector_directory(connector_id: int, keep: set[str]) -> SweepResult:
     """
     directory = connector_directory(connector_id)
     if not directory.is_dir():
-        return SweepResult()
+        return
     root = partitions_root()
-    temp_files = orphans = 0
     for key_dir in directory.iterdir():
         if not key_dir.is_dir():
             continue
         for path in key_dir.iterdir():
-            relative = path.relative_to(root).as_posix()
-            if path.name.endswith(TEMP_SUFFIX):
-                temp_files += _unlink(path)
-            elif relative not in keep:
-                orphans += _unlink(path)
+            if path.name.endswith(TEMP_SUFFIX) or path.relative_to(root).as_posix() not in keep:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
         with contextlib.suppress(OSError):
             key_dir.rmdir()
-    return SweepResult(temp_files, orphans)
-
-
-def _unlink(path: Path) -> int:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return 0
-    return 1
 
 
 def connector_directories() -> list[int]:
@@ -305,8 +277,3 @@ def read_partition_preview(storage_path: str, limit: int = 100) -> dict[str, Any
         "row_count": row_count,
         "truncated": row_count > table.num_rows,
     }
-
-
-def read_partition_table(storage_path: str) -> pa.Table:
-    """Return all rows of a committed partition."""
-    return pq.read_table(absolute_path(storage_path))

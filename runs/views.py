@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from connections.selectors import connections_for_user, connector_for_user
 from connector_engine.protocol import IngestEngine
-from runs import selectors, services
+from runs import selectors, services, tasks
 from runs.forms import PREVIEW_ACTIONS, PreviewForm
 from runs.ingest import services as ingest_services
 from runs.models import Partition, Run, RunKind
@@ -123,7 +123,7 @@ def ingest_start(request: HttpRequest, slug: str) -> HttpResponse:
     connector = connector_for_user(request.user, slug)
     engine = request.POST.get("engine") or IngestEngine.SANDBOX
     try:
-        run = ingest_services.ingest_enqueue(connector=connector, user=request.user, engine=engine)
+        run = tasks.ingest_enqueue(connector=connector, user=request.user, engine=engine)
     except ingest_services.IngestAlreadyActive as active:
         messages.info(request, "An ingest of this connector is already queued or running.")
         run = active.run

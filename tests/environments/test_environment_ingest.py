@@ -7,7 +7,6 @@ import pytest
 
 from runs import storage
 from runs.ingest import services
-from runs.ingest.execution import ingest_execute
 from runs.models import Partition, RunStatus
 from tests.environments.helpers import IMPORTING_CODE, upload_wheel
 from tests.factories import make_connector
@@ -27,7 +26,7 @@ def test_a_connector_imports_an_uploaded_wheel_in_ingest(connection):
         connection=connection, name="Tiny", code=IMPORTING_CODE, packages="tinypkg==0.1"
     )
     run = services.ingest_create(connector=connector)
-    run = ingest_execute(run_id=run.pk)
+    run = services.ingest_execute(run_id=run.pk)
     assert run.status == RunStatus.SUCCEEDED, run.error_message
     partition = Partition.objects.get(connector=connector)
     table = pq.read_table(storage.absolute_path(partition.storage_path))
@@ -39,7 +38,7 @@ def test_an_ingest_whose_environment_fails_to_build_writes_nothing(connection):
     connector = make_connector(
         connection=connection, name="Missing", code=IMPORTING_CODE, packages="no-such-pkg-xyz==1.0"
     )
-    run = ingest_execute(run_id=services.ingest_create(connector=connector).pk)
+    run = services.ingest_execute(run_id=services.ingest_create(connector=connector).pk)
     assert run.status == RunStatus.FAILED
     assert run.error_type == "EnvironmentError"
     assert "failed to build" in run.error_message

@@ -21,7 +21,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from runs import services, storage
+from runs import storage
+from runs.ingest import services
 from runs.models import Partition
 
 SOURCE_CODE = """

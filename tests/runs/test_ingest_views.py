@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from runs import services
+from runs.ingest import services
 from runs.models import Run, RunStatus
 from tests.factories import make_connector
 

@@ -26,7 +26,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from runs import services, storage
+from runs import storage
+from runs.ingest import services
 from runs.models import Run, RunKind, RunStatus
 from tests.factories import make_connector
 from tests.processes import processes_with_argument, wait_for
@@ -35,7 +36,7 @@ from tests.runs.ingest_helpers import FakeSource
 SETUP = """
 import json, os
 from connections.models import Connector
-from runs import services
+from runs import tasks
 from tests.factories import UserFactory, make_connection, make_connector
 spec = json.loads(os.environ["SPEC"])
 connector = Connector.objects.filter(slug=spec["slug"]).first()
@@ -43,7 +44,7 @@ if connector is None:
     owner = UserFactory(username="owner-" + spec["slug"])
     connection = make_connection(owner=owner, name="Source " + spec["slug"])
     connector = make_connector(connection=connection, name=spec["slug"], code=spec["code"])
-run = services.ingest_enqueue(connector=connector)
+run = tasks.ingest_enqueue(connector=connector)
 print(json.dumps({"run": run.pk, "connector": connector.pk}))
 """
 

@@ -6,7 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from connections.models import Connector
-from runs import services, storage
+from runs import storage
+from runs.ingest import services
 from runs.models import Partition, RunStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.spark, pytest.mark.usefixtures("spark_server")]

@@ -156,7 +156,7 @@ def test_it_rotates_a_session_the_server_closed(spark_server, connection, settin
     assert run.status == RunStatus.SUCCEEDED, (run.error_type, run.error_message)
     (used,) = session_ids(run.logs)
     assert used not in closed
-    slots = {p.read_text() for p in (settings.SPARK_DIR / "sessions").glob("slot-*")}
+    slots = {p.read_text() for p in engine_config.spark_sessions().directory.glob("slot-*")}
     assert used in slots and len(slots & closed) == 3  # only the leased slot was rotated
 
 

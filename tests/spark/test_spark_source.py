@@ -19,7 +19,8 @@ from connections.models import Connector
 from connector_engine.masking import MASK
 from connector_engine.spark.server import LocalSparkServer
 from connectors_site import engine_config
-from runs import services, storage
+from runs import storage
+from runs.ingest import services
 from runs.models import JobStatus, Partition, PartitionJob, RunStatus
 from tests.environments.helpers import IMPORTING_CODE, upload_wheel
 from tests.factories import make_connector

@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from connections.models import Connector
 from connector_engine.protocol import IngestEngine
-from runs import selectors, services
+from runs import selectors, tasks
+from runs.ingest import services
 from runs.models import Run, RunStatus
 
 # Exit statuses: the run succeeded (or was queued / cancelled) / the run failed / bad usage.
@@ -69,7 +70,7 @@ class Command(BaseCommand):
                     self.stderr.write(f"Interrupted: ingest #{run.pk} is {run.status}.")
                     raise SystemExit(EXIT_FAILED) from None
             else:
-                run = services.ingest_enqueue(connector=connector, engine=engine)
+                run = tasks.ingest_enqueue(connector=connector, engine=engine)
         except services.IngestAlreadyActive as exc:
             self.report_error(str(exc), exc.run, options["json"])
             raise SystemExit(EXIT_FAILED) from None

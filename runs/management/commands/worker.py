@@ -18,12 +18,12 @@ import os
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
 from django_tasks_db.management.commands import db_worker
 
-from runs import ingest, services
+from runs.ingest import execution, services
 
 
 class IngestAwareWorker(db_worker.Worker):
     def shutdown(self, signum, frame) -> None:
-        ingest.STOP.set()  # a running ingest notices within a fraction of a second
+        execution.STOP.set()  # a running ingest notices within a fraction of a second
         super().shutdown(signum, frame)
 
 

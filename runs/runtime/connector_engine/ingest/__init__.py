@@ -1,1 +1,1 @@
-"""Ingest planning (what to read, skip, delete) and batching."""
+"""Ingest on the engine's side: planning (what to read, skip, delete), batch sizing, run logs."""

@@ -1,10 +1,10 @@
 """Plan an ingest: compare the listed leaves with the committed partitions.
 
-Pure and Django-free: the caller lists the connector in the sandbox (listing.py validates what
-it yields; this module trusts that the leaves it gets are valid and unique) and passes the
-committed state as `{name: CommittedState(fingerprint, code_fingerprint)}`.
+Pure and Django-free: the caller lists the connector in the sandbox (connector_engine.child.listing
+validates what it yields; this module trusts that the leaves it gets are valid and unique) and
+passes the committed state as `{name: CommittedState(fingerprint, code_fingerprint)}`.
 
-Rules (DESIGN.md "Change detection (ingest)"):
+Change detection rules:
 - a listed name that is not committed is read ("new");
 - a committed name whose fingerprint differs is read ("changed");
 - a committed name written with another code fingerprint is read ("code changed"): a change
@@ -62,10 +62,6 @@ class PartitionPlan:
     @property
     def counts(self) -> dict[str, int]:
         return {"read": len(self.read), "skip": len(self.skip), "delete": len(self.delete)}
-
-    @property
-    def is_noop(self) -> bool:
-        return not self.read and not self.delete
 
     def to_dict(self, max_names: int | None = None) -> dict[str, Any]:
         """Return the JSON shape; each list keeps at most `max_names` names (the rest counted)."""

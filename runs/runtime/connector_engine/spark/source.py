@@ -35,7 +35,6 @@ Decisions:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -51,7 +50,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
 
-from connector_engine import IMPORT_ROOT
+from connector_engine import engine_sources, engine_version
 from connector_engine.output import CappedOutput
 from connector_engine.protocol import ErrorType, make_error
 
@@ -261,22 +260,16 @@ class CapturedText(io.TextIOBase):
 def runtime_zip(directory: str | os.PathLike[str]) -> Path:
     """Return a zip of the engine package, as it is, for Spark's Python workers.
 
-    Its name carries a hash of the sources, so a changed engine gets a new file and a Spark
-    session never mixes two versions. Written once per version, atomically.
+    Its name carries the engine's version (a hash of its sources), so a changed engine gets a new
+    file. Written once per version, atomically.
     """
-    root = Path(IMPORT_ROOT)
-    sources = sorted((root / "connector_engine").rglob("*.py"))
-    digest = hashlib.sha256()
-    for source in sources:
-        name = source.relative_to(root).as_posix()
-        digest.update(name.encode() + b"\0" + source.read_bytes() + b"\0")
-    target = Path(directory) / f"connector_engine_{digest.hexdigest()[:16]}.zip"
+    target = Path(directory) / f"connector_engine_{engine_version()}.zip"
     if target.exists():
         return target
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED) as archive:
-        for source in sources:
-            archive.write(source, source.relative_to(root).as_posix())
+        for name, path in engine_sources():
+            archive.write(path, name)
     os.replace(temp, target)
     return target

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from runs import services, storage
+from connector_engine.protocol import make_error
+from runs import storage
+from runs.ingest import services
+from runs.ingest.execution import IngestExecution, ingest_claim
+from runs.ingest.reads import BatchOutcome, PlannedJob, ReadContext
 from runs.models import JobAction, JobStatus, Partition, PartitionJob, RunStatus
 from tests.factories import make_connector
 from tests.runs.ingest_helpers import assert_partitions_match_source, committed
@@ -127,96 +131,40 @@ def test_a_failing_partition_fails_alone_and_is_retried_alone(source_connector, 
     assert_partitions_match_source(source_connector, source)
 
 
-@pytest.mark.parametrize(
-    ("entries", "expected"),
-    [
-        ({"dup": "x", "2024/dup": "y"}, "duplicate leaf name 'dup'"),
-        ({"ok": "v1", "bad": ""}, "'fingerprint' must not be empty"),
-    ],
-)
-def test_validation_problems_stop_the_run_before_anything_is_written(
-    connection, source, entries, expected
-):
-    code = source.code.replace(
-        'yield {"name": name, "fingerprint": entry["fingerprint"]}',
-        'yield {"name": name.split("/")[-1], "fingerprint": entry["fingerprint"]}',
-    )
-    connector = make_connector(connection=connection, name="Broken", code=code)
-    for name, fingerprint in entries.items():
-        source.set(name, fingerprint)
-    run = ingest(connector)
-    assert run.status == RunStatus.FAILED
-    assert run.error_type == "ValidationError"
-    assert expected in run.error_message
-    problems = run.result["listing"]["problems"]
-    assert any(expected in problem["message"] for problem in problems)
-    assert "plan" not in run.result
-    assert not Partition.objects.filter(connector=connector).exists()
-    assert not PartitionJob.objects.filter(run=run).exists()
-    assert not storage.connector_directory(connector.pk).exists()
-
-
-def test_a_bad_fingerprint_does_not_delete_committed_partitions(source_connector, source):
-    source.set("a", "v1")
-    source.set("b", "v1")
-    ingest(source_connector)
-    source.entries["b"]["fingerprint"] = 42
-    source.save()
-    run = ingest(source_connector)
-    assert run.error_type == "ValidationError"
-    assert committed(source_connector) == {"a": "v1", "b": "v1"}
-
-
-def test_a_truncated_listing_stops_the_run(source_connector, source, settings):
-    settings.INGEST_MAX_OBJECTS = 2
-    for name in ("a", "b", "c"):
-        source.set(name, "v1")
-    run = ingest(source_connector)
-    assert run.status == RunStatus.FAILED
-    assert run.error_type == "ListingTruncated"
-    assert not Partition.objects.exists()
-
-
-def test_a_dry_run_plans_without_writing(source_connector, source):
-    source.set("a", "v1")
-    ingest(source_connector)
-    source.set("a", "v2")
-    source.set("b", "v1")
-    run = ingest(source_connector, dry_run=True)
-    assert run.status == RunStatus.SUCCEEDED and run.dry_run
-    plan = run.result["plan"]
-    assert plan["counts"] == {"read": 2, "skip": 0, "delete": 0}
-    assert plan["read"] == [{"name": "a", "reason": "changed"}, {"name": "b", "reason": "new"}]
-    assert committed(source_connector) == {"a": "v1"}
-    assert not PartitionJob.objects.filter(run=run).exists()
-
-
-def test_ingest_plan_says_what_the_next_ingest_will_do(source_connector, source):
-    source.set("a", "v1")
-    source.set("gone", "v1")
-    ingest(source_connector)
-    source.remove("gone")
-    source.set("b", "v1")
-    outcome = services.ingest_plan(connector=source_connector)
-    assert outcome.ok
-    assert outcome.plan.counts == {"read": 1, "skip": 1, "delete": 1}
-    data = outcome.to_dict()
-    assert data["plan"]["skip"] == ["a"] and data["plan"]["delete"] == ["gone"]
-    assert data["error"] is None
-
-
-def test_only_one_ingest_per_connector_is_active(source_connector, source):
-    source.set("a", "v1")
-    first = services.ingest_create(connector=source_connector)
-    with pytest.raises(services.IngestAlreadyActive) as raised:
-        services.ingest_create(connector=source_connector)
-    assert raised.value.run == first
-    assert services.ingest_create(connector=source_connector, dry_run=True).dry_run
-
-
 def test_a_claimed_run_is_not_executed_twice(source_connector, source):
     source.set("a", "v1")
     run = ingest(source_connector)
     again = services.ingest_execute(run_id=run.pk)
     assert again.status == RunStatus.SUCCEEDED
     assert PartitionJob.objects.filter(run=run).count() == 1
+
+
+def test_the_read_engine_gets_a_context_and_its_outcomes_are_committed(source_connector, source):
+    source.set("a", "v1")
+    source.set("b", "v1")
+    contexts: list[ReadContext] = []
+
+    class RefusingEngine:
+        """Reads nothing: every partition fails with the same error."""
+
+        def __init__(self, context: ReadContext) -> None:
+            contexts.append(context)
+
+        def batch_size(self, remaining: int) -> int:
+            return remaining
+
+        def read(self, reads: list[PlannedJob]) -> BatchOutcome:
+            return BatchOutcome.failed(reads, make_error("NotRead", "refused"))
+
+    run = services.ingest_create(connector=source_connector)
+    run = ingest_claim(run_id=run.pk)
+    run = IngestExecution(run, read_engine=RefusingEngine).execute()
+
+    assert run.status == RunStatus.FAILED and run.error_type == "PartitionsFailed"
+    assert {job.error_type for job in PartitionJob.objects.filter(run=run)} == {"NotRead"}
+    assert not Partition.objects.exists()
+    (context,) = contexts
+    assert (context.run_id, context.connector_id) == (run.pk, source_connector.pk)
+    assert context.code_fingerprint == source_connector.code_fingerprint
+    assert context.request.code == source_connector.code and context.credentials
+    assert context.storage_path("a", "v1").startswith(f"{source_connector.pk}/")

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from runs import services
+from runs.ingest import services
 from runs.models import JobStatus, RunStatus
 from tests.factories import make_connector
 from tests.processes import processes_with_argument, wait_for

@@ -1,12 +1,16 @@
-"""Batched partition reads: many partitions per sandboxed child, per-partition outcomes."""
+"""The sandbox engine: many partitions per sandboxed child, per-partition outcomes."""
 
 from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
 
-from runs import ingest, services, storage
-from runs.ingest import BatchOutcome, BatchSizer, PartitionOutcome
+from connector_engine.ingest.batching import BatchSizer
+from connector_engine.protocol import SandboxRequest, SandboxResult
+from runs import services, storage
+from runs.ingest import services as ingest_services
+from runs.ingest.execution import IngestExecution, ingest_claim
+from runs.ingest.reads import Execute, SandboxReads
 from runs.models import JobStatus, Partition, PartitionJob, RunStatus
 from tests.factories import make_connector
 from tests.runs.ingest_helpers import assert_partitions_match_source, committed
@@ -40,33 +44,33 @@ def context(credentials):
 """
 
 
-@pytest.fixture
-def batch_size(monkeypatch):
-    """Read every partition of a test in one batch (the sizer starts with single reads)."""
-    sizes: list[int] = []
+class WholeBatches(BatchSizer):
+    """Reads every partition of a test in one batch (the real sizer starts with single reads)."""
+
+    def __init__(self) -> None:
+        super().__init__(limit=1, readers=1, timeout_s=1)
 
     def next_size(self, remaining: int) -> int:
-        sizes.append(remaining)
         return remaining
-
-    monkeypatch.setattr(BatchSizer, "next_size", next_size)
-    return sizes
 
 
 @pytest.fixture
-def requests(monkeypatch):
-    """Record the sandbox requests the ingest makes: a list of leaf names per request."""
-    made: list[list[str]] = []
-    execute = services.execute
+def requests() -> list[list[str]]:
+    """The sandbox reads the ingest made: a list of leaf names per request."""
+    return []
 
-    def recording(request, **kwargs):
+
+@pytest.fixture
+def execute(requests) -> Execute:
+    """Run sandbox requests as an ingest does, recording each read's leaves in `requests`."""
+
+    def recording(request: SandboxRequest, **kwargs) -> SandboxResult:
         if request.action == "read":
             leaves = request.objects if request.objects is not None else [request.object]
-            made.append([leaf["name"] for leaf in leaves])
-        return execute(request, **kwargs)
+            requests.append([leaf["name"] for leaf in leaves])
+        return services.execute(request, **kwargs)
 
-    monkeypatch.setattr(services, "execute", recording)
-    return made
+    return recording
 
 
 @pytest.fixture
@@ -76,19 +80,25 @@ def source_connector(connection, source):
     return make_connector(connection=connection, name="Batched", code=code)
 
 
-def ingest_run(connector):
-    run = services.ingest_create(connector=connector)
-    return services.ingest_execute(run_id=run.pk)
+def ingest_run(connector, execute: Execute):
+    """Ingest with whole batches, every sandbox request going through `execute`."""
+    run = ingest_services.ingest_create(connector=connector)
+    run = ingest_claim(run_id=run.pk)
+    return IngestExecution(
+        run,
+        execute=execute,
+        read_engine=lambda context: SandboxReads(context, sizer=WholeBatches()),
+    ).execute()
 
 
 def job(run, name: str) -> PartitionJob:
     return PartitionJob.objects.get(run=run, name=name)
 
 
-def test_a_batch_commits_every_partition_on_its_own(source_connector, source, batch_size, requests):
+def test_a_batch_commits_every_partition_on_its_own(source_connector, source, requests, execute):
     for name in ("a", "b", "2024/c"):
         source.set(name, "v1", rows=4)
-    run = ingest_run(source_connector)
+    run = ingest_run(source_connector, execute)
     assert run.status == RunStatus.SUCCEEDED, run.error_message
     assert [sorted(names) for names in requests] == [["2024/c", "a", "b"]]
     assert_partitions_match_source(source_connector, source)
@@ -104,12 +114,12 @@ def test_a_batch_commits_every_partition_on_its_own(source_connector, source, ba
 
 
 def test_a_partition_that_raises_fails_alone_in_its_batch(
-    source_connector, source, batch_size, requests
+    source_connector, source, requests, execute
 ):
     source.set("a", "v1")
     source.set("bad", "v1", fail=True)
     source.set("c", "v1")
-    run = ingest_run(source_connector)
+    run = ingest_run(source_connector, execute)
 
     assert requests == [["a", "bad", "c"]]  # no retry: the reader's exception is the answer
     assert run.status == RunStatus.FAILED and run.error_type == "PartitionsFailed"
@@ -127,12 +137,12 @@ def test_a_partition_that_raises_fails_alone_in_its_batch(
     ("crash", "error_type"), [("exit", "ProcessExit"), ("segfault", "KilledBySignal")]
 )
 def test_a_crash_in_a_batch_is_retried_one_partition_at_a_time(
-    source_connector, source, batch_size, requests, crash, error_type
+    source_connector, source, requests, execute, crash, error_type
 ):
     source.set("a", "v1")
     source.set("b", "v1", **{crash: True})
     source.set("c", "v1")
-    run = ingest_run(source_connector)
+    run = ingest_run(source_connector, execute)
 
     assert requests == [["a", "b", "c"], ["a"], ["b"], ["c"]]
     assert run.result["failed_partitions"] == ["b"]
@@ -142,17 +152,17 @@ def test_a_crash_in_a_batch_is_retried_one_partition_at_a_time(
     assert job(run, "a").logs == "reading a\n"  # read alone: the job keeps its own output
     assert f"[the batch failed as a whole ({error_type}:" in run.logs
     source.set("b", "v1")
-    assert ingest_run(source_connector).status == RunStatus.SUCCEEDED
+    assert ingest_run(source_connector, execute).status == RunStatus.SUCCEEDED
     assert_partitions_match_source(source_connector, source)
 
 
 def test_a_partition_out_of_memory_in_a_batch_is_read_again_alone(
-    source_connector, source, batch_size, requests
+    source_connector, source, requests, execute
 ):
     source.set("a", "v1")
     source.set("big", "v1", oom=True)
     source.set("c", "v1")
-    run = ingest_run(source_connector)
+    run = ingest_run(source_connector, execute)
 
     assert requests == [["a", "big", "c"], ["big"]]  # the batch's other tables held memory too
     assert committed(source_connector) == {"a": "v1", "c": "v1"}
@@ -160,13 +170,13 @@ def test_a_partition_out_of_memory_in_a_batch_is_read_again_alone(
 
 
 def test_a_batch_timeout_is_retried_with_the_timeout_of_one_read(
-    source_connector, source, batch_size, requests, settings
+    source_connector, source, requests, execute, settings
 ):
     settings.INGEST_TIMEOUT_S = 2.0
     source.set("a", "v1")
     source.set("slow", "v1", sleep=30)
     source.set("c", "v1")
-    run = ingest_run(source_connector)
+    run = ingest_run(source_connector, execute)
 
     assert requests == [["a", "slow", "c"], ["a"], ["slow"], ["c"]]
     assert committed(source_connector) == {"a": "v1", "c": "v1"}
@@ -175,19 +185,18 @@ def test_a_batch_timeout_is_retried_with_the_timeout_of_one_read(
 
 
 def test_a_context_error_fails_the_whole_batch_without_retries(
-    source_connector, source, batch_size, requests, monkeypatch
+    source_connector, source, requests, execute
 ):
     source.set("a", "v1")
     source.set("b", "v1")
-    list_leaves = ingest.list_leaves
 
-    def list_then_break_context(*args, **kwargs):
-        listed = list_leaves(*args, **kwargs)
-        source.set("b", "v1", note="context fails")  # from now on, context() raises
-        return listed
+    def list_then_break_context(request, **kwargs):
+        result = execute(request, **kwargs)
+        if request.action == "list":
+            source.set("b", "v1", note="context fails")  # from now on, context() raises
+        return result
 
-    monkeypatch.setattr(ingest, "list_leaves", list_then_break_context)
-    run = ingest_run(source_connector)
+    run = ingest_run(source_connector, list_then_break_context)
 
     assert requests == [["a", "b"]]  # every partition would fail the same way alone
     assert run.result["failed_partitions"] == ["a", "b"]
@@ -198,11 +207,11 @@ def test_a_context_error_fails_the_whole_batch_without_retries(
 
 
 def test_secrets_are_masked_in_every_partition_of_a_batch(
-    source_connector, source, batch_size, requests
+    source_connector, source, requests, execute
 ):
     for name in ("x", "y", "z"):
         source.set(name, "v1", leak=True)
-    run = ingest_run(source_connector)
+    run = ingest_run(source_connector, execute)
     assert run.status == RunStatus.SUCCEEDED, run.error_message
     assert requests == [["x", "y", "z"]]
     for partition in Partition.objects.filter(connector=source_connector):
@@ -213,11 +222,11 @@ def test_secrets_are_masked_in_every_partition_of_a_batch(
 
 
 def test_each_partition_of_a_batch_keeps_its_own_schema(
-    source_connector, source, batch_size, requests
+    source_connector, source, requests, execute
 ):
     source.set("narrow", "v1", rows=2)
     source.set("wide", "v1", wide=True)
-    run = ingest_run(source_connector)
+    run = ingest_run(source_connector, execute)
     assert run.status == RunStatus.SUCCEEDED, run.error_message
     assert requests == [["narrow", "wide"]]
     narrow = Partition.objects.get(name="narrow")
@@ -228,30 +237,3 @@ def test_each_partition_of_a_batch_keeps_its_own_schema(
     table = pq.read_table(storage.absolute_path(wide.storage_path))
     assert table.column("amount").to_pylist() == [1.5]
     assert pq.read_table(storage.absolute_path(narrow.storage_path)).num_rows == 2
-
-
-def test_the_sizer_starts_alone_and_grows_from_what_it_measured():
-    sizer = BatchSizer(limit=64, readers=2, timeout_s=600)
-    assert sizer.next_size(1000) == 1
-    sizer.record(BatchOutcome([_outcome()], read_s=0.05, table_bytes=50_000))
-    assert sizer.next_size(1000) == int(ingest.BATCH_TARGET_S / 0.05)
-    sizer.record(BatchOutcome([_outcome()] * 99, read_s=0.45, table_bytes=99 * 50_000))
-    assert sizer.next_size(1000) == 64  # capped by INGEST_BATCH_SIZE
-    assert sizer.next_size(40) == 20  # an even share of what is left keeps both readers busy
-    assert sizer.next_size(1) == 1
-
-
-def test_the_sizer_keeps_slow_or_large_partitions_alone():
-    slow = BatchSizer(limit=64, readers=2, timeout_s=600)
-    slow.record(BatchOutcome([_outcome()], read_s=30.0))
-    assert slow.next_size(1000) == 1
-    large = BatchSizer(limit=64, readers=2, timeout_s=600)
-    large.record(BatchOutcome([_outcome()], read_s=0.01, table_bytes=ingest.BATCH_TARGET_BYTES))
-    assert large.next_size(1000) == 1
-    short_timeout = BatchSizer(limit=64, readers=2, timeout_s=1.0)
-    short_timeout.record(BatchOutcome([_outcome()], read_s=0.05))
-    assert short_timeout.next_size(1000) == 5  # batches take a quarter of the timeout at most
-
-
-def _outcome() -> PartitionOutcome:
-    return PartitionOutcome(job_id=1, name="p", fingerprint="v1", ok=True)

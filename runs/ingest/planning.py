@@ -1,0 +1,206 @@
+"""Plan an ingest: list the connector in the sandbox, validate, compare with what is committed.
+
+`plan_ingest` is the one planning path: a run and a dry run call it before reading (the executor
+runs the listing in its pool while it keeps the heartbeat and the cancel check going), and
+"What will the next ingest do?" (runs.ingest.services.ingest_plan) calls it directly. It writes
+nothing. The listing is every leaf, validated by the sandbox child; a listing with validation
+problems, one cut at a limit (truncated) or one that failed stops an ingest before anything is
+read or deleted (`stop_error`). The comparison itself is connector_engine.ingest.planner.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from django.conf import settings
+
+from connections.models import Connector
+from connector_engine.environments.store import ReadyEnvironment
+from connector_engine.ingest.planner import (
+    CommittedState,
+    ListedLeaf,
+    PartitionPlan,
+    leaves_from_listing,
+    partition_plan,
+)
+from connector_engine.protocol import Action, ErrorType, SandboxRequest, make_error
+from connectors_site import engine_config
+from environments.services import ConnectorEnvironment
+from runs.ingest.reads import Execute
+from runs.models import Partition
+
+MAX_PLAN_NAMES = 1000  # names kept per list (read/skip/delete) in run.result["plan"]
+MAX_STORED_PROBLEMS = 200
+
+
+def connector_request(connector: Connector, *, credentials: str | None = None) -> SandboxRequest:
+    """Return the read request of a saved connector's code, with the limits of one ingest read.
+
+    The listing and every read of an ingest derive their request from it.
+    """
+    return SandboxRequest(
+        action=Action.READ,
+        code=connector.code,
+        library_code=connector.connection.library_code,
+        interface=connector.interface,
+        parser=connector.parser or None,
+        credentials=(
+            connector.connection.decrypted_credentials() if credentials is None else credentials
+        ),
+        limits=engine_config.ingest_limits(),
+    )
+
+
+def environment_error(environment: ConnectorEnvironment) -> dict[str, Any]:
+    """Return the error of an ingest whose package environment cannot be used."""
+    return make_error(ErrorType.ENVIRONMENT_ERROR, environment.error, traceback=environment.log)
+
+
+@dataclass
+class ListingOutcome:
+    """Every leaf of a connector, or why the listing cannot be trusted for an ingest."""
+
+    ok: bool
+    leaves: list[ListedLeaf] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    problem_count: int = 0
+    truncated: bool = False
+    error: dict[str, Any] | None = None
+    logs: str = ""
+    isolation: str = ""
+    duration_ms: int = 0
+
+    def stop_error(self) -> dict[str, Any] | None:
+        """Return the error that stops an ingest before anything is written, or None."""
+        if self.error is not None:
+            return self.error
+        if self.problem_count:
+            first = self.problems[0]["message"] if self.problems else "see the problems"
+            return make_error(
+                ErrorType.VALIDATION_ERROR,
+                f"list_objects yielded {self.problem_count} invalid object(s), e.g. {first}; "
+                "nothing was read or deleted: fix the listing and run again",
+            )
+        if self.truncated:
+            return make_error(
+                ErrorType.LISTING_TRUNCATED,
+                f"The listing stopped at a limit ({settings.INGEST_MAX_OBJECTS} objects or "
+                "the nesting depth), so vanished partitions cannot be told apart from unlisted "
+                "ones; nothing was read or deleted. Raise INGEST_MAX_OBJECTS or list fewer "
+                "objects.",
+            )
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        """Return the JSON kept on the run: counts and the (first) problems."""
+        return {
+            "leaves": len(self.leaves),
+            "problems": self.problems[:MAX_STORED_PROBLEMS],
+            "problem_count": self.problem_count,
+            "truncated": self.truncated,
+            "duration_ms": self.duration_ms,
+        }
+
+
+def list_leaves(
+    request: SandboxRequest,
+    *,
+    execute: Execute,
+    cancel: threading.Event | None = None,
+    environment: ReadyEnvironment | None = None,
+) -> ListingOutcome:
+    """List every leaf of a connector in the sandbox (validated by the child's listing).
+
+    `request` is the connector's request (connector_request); the listing gets its own limits.
+    """
+    listing = replace(request, action=Action.LIST, limits=engine_config.listing_limits())
+    result = execute(listing, cancel=cancel, environment=environment)
+    listed = result.result if isinstance(result.result, dict) else {}
+    problems = list(listed.get("problems") or ())
+    outcome = ListingOutcome(
+        ok=result.ok,
+        problems=problems,
+        problem_count=len(problems) + int(listed.get("problems_omitted") or 0),
+        truncated=bool(listed.get("truncated")),
+        error=result.error if not result.ok else None,
+        logs=result.logs,
+        isolation=result.isolation,
+        duration_ms=result.duration_ms,
+    )
+    if result.ok:
+        outcome.leaves = leaves_from_listing(listed)
+    return outcome
+
+
+def committed_state(connector: Connector) -> tuple[dict[str, CommittedState], dict[str, str]]:
+    """Return the committed partitions as {name: state} and {name: storage path}."""
+    states: dict[str, CommittedState] = {}
+    paths: dict[str, str] = {}
+    rows = Partition.objects.filter(connector=connector).values_list(
+        "name", "fingerprint", "code_fingerprint", "storage_path"
+    )
+    for name, fingerprint, code_fp, path in rows.iterator(chunk_size=5000):
+        states[name] = CommittedState(fingerprint, code_fp)
+        paths[name] = path
+    return states, paths
+
+
+@dataclass
+class IngestPlan:
+    """What the next ingest would do: the plan, or why an ingest would stop before writing.
+
+    `paths` maps the committed partitions the plan was compared with to their storage paths.
+    """
+
+    listing: ListingOutcome
+    plan: PartitionPlan | None = None
+    paths: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        return self.listing.stop_error()
+
+    def to_dict(self, max_names: int | None = MAX_PLAN_NAMES) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "plan": self.plan.to_dict(max_names=max_names) if self.plan is not None else None,
+            "error": self.error,
+            "listing": self.listing.summary(),
+            "logs": self.listing.logs,
+        }
+
+
+def _call(listing: Callable[[], ListingOutcome]) -> ListingOutcome:
+    return listing()
+
+
+def plan_ingest(
+    connector: Connector,
+    request: SandboxRequest,
+    *,
+    code_fingerprint: str,
+    execute: Execute,
+    environment: ReadyEnvironment | None = None,
+    cancel: threading.Event | None = None,
+    wait: Callable[[Callable[[], ListingOutcome]], ListingOutcome] = _call,
+) -> IngestPlan:
+    """List the connector, validate the listing, compare it with the committed partitions.
+
+    `code_fingerprint` is the code the ingest runs (a different one makes every partition
+    stale). `wait` runs the listing and returns it (by default here; the executor runs it in a
+    pool thread). Writes nothing.
+    """
+    listing = wait(
+        lambda: list_leaves(request, execute=execute, cancel=cancel, environment=environment)
+    )
+    if listing.stop_error() is not None:
+        return IngestPlan(listing)
+    committed, paths = committed_state(connector)
+    return IngestPlan(listing, partition_plan(listing.leaves, committed, code_fingerprint), paths)

@@ -1,0 +1,209 @@
+"""Ingest lifecycle: create, execute, cancel, recover, plan.
+
+`ingest_create` creates a queued Run; runs.tasks.ingest_enqueue creates one and, once the
+transaction commits, a django-tasks task (`runs.tasks.ingest_run`) that the worker
+(`manage.py worker`) picks up and hands to `ingest_execute`. `ingest_execute` claims the run
+with a conditional UPDATE (queued -> running), so a run is executed at most once, and returns
+when it is finished (runs.ingest.execution). `ingest_cancel` stops a run; `ingest_recover` marks
+runs whose executing process died "interrupted" and removes their leftover files. `ingest_plan`
+answers "what will the next ingest do?" without writing.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from connections.models import Connector
+from connector_engine.protocol import ErrorType, IngestEngine, Interface, make_error
+from environments.services import connector_environment_ensure
+from runs import storage
+from runs.ingest.execution import IngestExecution, executor_is_gone, ingest_claim
+from runs.ingest.planning import (
+    IngestPlan,
+    ListingOutcome,
+    connector_request,
+    environment_error,
+    plan_ingest,
+)
+from runs.models import WRITING_RUNS, JobStatus, Partition, PartitionJob, Run, RunKind, RunStatus
+from runs.selectors import code_version_for
+from runs.services import execute
+
+
+class InvalidIngestOption(ValueError):
+    """An ingest option that cannot apply to this connector."""
+
+
+class IngestAlreadyActive(Exception):
+    """The connector already has a queued or running ingest (only one at a time)."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"ingest #{run.pk} of this connector is already {run.status}")
+        self.run = run
+
+
+def check_ingest_engine(connector: Connector, engine: str) -> None:
+    """Raise InvalidIngestOption unless `engine` can ingest this connector."""
+    if engine not in tuple(IngestEngine):
+        raise InvalidIngestOption(
+            f"Unknown ingest engine {engine!r}: use one of {', '.join(IngestEngine)}"
+        )
+    if engine == IngestEngine.SPARK and connector.interface == Interface.SPARK:
+        raise InvalidIngestOption(
+            "A spark connector already reads through Spark: scale-out is for pandas and bytes "
+            "connectors"
+        )
+
+
+def _active_ingests(connector: Connector) -> QuerySet[Run]:
+    return Run.objects.filter(
+        connector=connector,
+        kind=RunKind.INGEST,
+        status__in=(RunStatus.QUEUED, RunStatus.RUNNING),
+    ).filter(WRITING_RUNS)
+
+
+def ingest_create(
+    *, connector: Connector, user=None, dry_run: bool = False, engine: str = IngestEngine.SANDBOX
+) -> Run:
+    """Create a queued ingest run; raise IngestAlreadyActive when one is queued or running.
+
+    Dry runs only list and plan, so they may run beside a real ingest. `engine` "spark" reads
+    the partitions as one Spark job (runs.ingest.spark_reads); InvalidIngestOption for an
+    unknown engine or a spark connector (it reads through Spark already).
+    """
+    check_ingest_engine(connector, engine)
+    ingest_recover(connector=connector)  # a dead worker's run must not block the connector
+    with transaction.atomic():
+        # Serialize concurrent creations for one connector (row lock; SQLite locks the file).
+        Connector.objects.select_for_update().filter(pk=connector.pk).exists()
+        if not dry_run and (active := _active_ingests(connector).first()) is not None:
+            raise IngestAlreadyActive(active)
+        fingerprint = connector.code_fingerprint
+        return Run.objects.create(
+            connector=connector,
+            kind=RunKind.INGEST,
+            status=RunStatus.QUEUED,
+            code_fingerprint=fingerprint,
+            code_version=code_version_for(connector, fingerprint),
+            user=user,
+            dry_run=dry_run,
+            engine=engine,
+        )
+
+
+def ingest_execute(*, run_id: int, stop: threading.Event | None = None) -> Run:
+    """Claim a queued ingest run and execute it in this process; return the finished run.
+
+    A run that is no longer queued (already claimed, cancelled) is returned untouched.
+    `stop`, when set, interrupts the run (default: runs.ingest.execution.STOP, set by the
+    worker).
+    """
+    run = ingest_claim(run_id=run_id)
+    if run is None:
+        return Run.objects.select_related("connector__connection").get(pk=run_id)
+    return IngestExecution(run, stop=stop).execute()
+
+
+def ingest_cancel(*, run: Run) -> bool:
+    """Cancel a queued or running ingest; return False when it had already finished.
+
+    A queued run is cancelled at once. A running one gets a cancel request: its executor kills
+    the running reads within a fraction of a second and ends the run "cancelled"; committed
+    partitions stay.
+    """
+    now = timezone.now()
+    runs = Run.objects.filter(pk=run.pk, kind=RunKind.INGEST)
+    cancelled = runs.filter(status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED,
+        cancel_requested_at=now,
+        finished_at=now,
+        **Run.error_fields(
+            make_error(ErrorType.CANCELLED, "The ingest was cancelled before it started.")
+        ),
+    )
+    if not cancelled:
+        cancelled = runs.filter(status=RunStatus.RUNNING, cancel_requested_at__isnull=True).update(
+            cancel_requested_at=now
+        )
+        cancelled = cancelled or runs.filter(status=RunStatus.RUNNING).exists()
+        # Nobody will act on the request if the executing process is dead.
+        ingest_recover(connector=run.connector)
+    run.refresh_from_db()
+    return bool(cancelled)
+
+
+def ingest_recover(*, connector: Connector | None = None) -> list[int]:
+    """Mark running ingests whose process is gone "interrupted"; sweep leftover files.
+
+    A run's process is gone when its heartbeat is older than INGEST_STALE_AFTER_S, or when it
+    ran on this host under a PID that no longer exists. Temporary and unreferenced Parquet files
+    are then removed for every connector (or just `connector`) with no running ingest.
+    Returns the ids of the runs marked interrupted. The worker calls this when it starts.
+    """
+    now = timezone.now()
+    running = Run.objects.filter(kind=RunKind.INGEST, status=RunStatus.RUNNING)
+    if connector is not None:
+        running = running.filter(connector=connector)
+    interrupted = []
+    for run in running.only("pk", "executor", "heartbeat_at"):
+        if not executor_is_gone(run, now):
+            continue
+        updated = Run.objects.filter(
+            pk=run.pk, status=RunStatus.RUNNING, heartbeat_at=run.heartbeat_at
+        ).update(
+            status=RunStatus.INTERRUPTED,
+            finished_at=now,
+            **Run.error_fields(
+                make_error(
+                    ErrorType.INTERRUPTED,
+                    f"The process executing this ingest ({run.executor or 'unknown'}) stopped "
+                    "without finishing it. Partitions committed before that stay; the next ingest "
+                    "reads the rest.",
+                )
+            ),
+        )
+        if updated:  # another process may have recovered it first
+            PartitionJob.objects.filter(
+                run_id=run.pk, status__in=(JobStatus.PENDING, JobStatus.RUNNING)
+            ).update(
+                status=JobStatus.CANCELLED,
+                finished_at=now,
+                **PartitionJob.error_fields(make_error(ErrorType.INTERRUPTED, "")),
+            )
+            interrupted.append(run.pk)
+    ids = [connector.pk] if connector is not None else storage.connector_directories()
+    busy = set(
+        Run.objects.filter(kind=RunKind.INGEST, status=RunStatus.RUNNING, connector_id__in=ids)
+        .filter(WRITING_RUNS)
+        .values_list("connector_id", flat=True)
+    )
+    for connector_id in ids:
+        if connector_id not in busy:
+            keep = set(
+                Partition.objects.filter(connector_id=connector_id).values_list(
+                    "storage_path", flat=True
+                )
+            )
+            storage.sweep_connector_directory(connector_id, keep)
+    return interrupted
+
+
+def ingest_plan(*, connector: Connector) -> IngestPlan:
+    """List the connector in the sandbox and compare with what is committed; write nothing."""
+    environment = connector_environment_ensure(connector=connector)
+    if not environment.ok:
+        return IngestPlan(
+            ListingOutcome(ok=False, error=environment_error(environment), logs=environment.log)
+        )
+    return plan_ingest(
+        connector,
+        connector_request(connector),
+        code_fingerprint=connector.code_fingerprint,
+        execute=execute,
+        environment=environment.ready,
+    )
