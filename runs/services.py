@@ -17,6 +17,7 @@ from connector_engine.contract import needs_spark
 from connector_engine.environments.store import ReadyEnvironment
 from connector_engine.protocol import (
     CHILD_KILLED,
+    ErrorType,
     SandboxRequest,
     SandboxResult,
     error_type,
@@ -54,7 +55,7 @@ def execute(
             result = _execute_sandboxed(
                 replace(request, spark_remote=lease.url), cancel=cancel, environment=environment
             )
-            if error_type(result.error) == "SparkSessionClosed":
+            if error_type(result.error) == ErrorType.SPARK_SESSION_CLOSED:
                 lease.rotate()
                 result = _execute_sandboxed(
                     replace(request, spark_remote=lease.url),
@@ -65,7 +66,8 @@ def execute(
                 lease.interrupt_then_release()
             return result
     except (SparkServerError, SessionPoolBusy) as exc:
-        kind = "SparkUnavailable" if isinstance(exc, SparkServerError) else "SparkBusy"
+        unavailable = isinstance(exc, SparkServerError)
+        kind = ErrorType.SPARK_UNAVAILABLE if unavailable else ErrorType.SPARK_BUSY
         error = make_error(kind, str(exc))
         return SandboxResult(ok=False, action=request.action, error=error)
 
@@ -81,7 +83,7 @@ def _execute_sandboxed(
         with engine_config.sandboxes().lease(environment) as sandbox:
             return sandbox.run(request, cancel=cancel)
     except EnvironmentNotVisible as exc:
-        error = make_error("EnvironmentError", str(exc))
+        error = make_error(ErrorType.ENVIRONMENT_ERROR, str(exc))
         return SandboxResult(ok=False, action=request.action, error=error)
 
 
@@ -139,7 +141,7 @@ def preview_run(
     if environment.ok:
         result = execute(request, environment=environment.ready)
     else:
-        error = make_error("EnvironmentError", environment.error)
+        error = make_error(ErrorType.ENVIRONMENT_ERROR, environment.error)
         error["traceback"] = environment.log[-20_000:]
         result = SandboxResult(ok=False, action=action, error=error)
     run_record_result(run=run, result=result)

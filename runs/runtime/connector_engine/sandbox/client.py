@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connector_engine import IMPORT_ROOT
-from connector_engine.protocol import SandboxRequest, SandboxResult, make_error
+from connector_engine.protocol import ErrorType, SandboxRequest, SandboxResult, make_error
 from connector_engine.sandbox.outcomes import MAX_RESULT_BYTES, cancelled_error
 from connector_engine.system.bubblewrap import bwrap_choice, bwrap_filesystem, bwrap_namespaces
 from connector_engine.system.framing import FrameError, decode_message, encode_message
@@ -304,7 +304,7 @@ class Sandbox:
                 problem = "the fork server did not answer in time"
                 break
             return self._result(request, envelope, table, started)
-        error = make_error("SandboxError", f"The sandbox failed: {problem}")
+        error = make_error(ErrorType.SANDBOX_ERROR, f"The sandbox failed: {problem}")
         return SandboxResult(
             ok=False,
             action=request.action,
