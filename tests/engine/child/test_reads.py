@@ -10,7 +10,7 @@ import pytest
 
 from connector_engine.protocol import Limits
 from connector_engine.tabular import json_rows
-from tests.runtime.helpers import CONNECTOR, LIBRARY, run
+from tests.engine.helpers import CONNECTOR, LIBRARY, run
 
 
 def test_read_first_leaf_breadth_first_with_row_limit():

@@ -14,7 +14,7 @@ from connector_engine.child.listing import (
     validate_item,
 )
 from connector_engine.protocol import Limits
-from tests.runtime.helpers import run, with_reader
+from tests.engine.helpers import run, with_reader
 
 
 def tree_lister(tree: dict):

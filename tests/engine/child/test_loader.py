@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from connector_engine.tabular import json_rows
-from tests.runtime.helpers import CONNECTOR, LIBRARY, run
+from tests.engine.helpers import CONNECTOR, LIBRARY, run
 
 
 def test_library_is_importable_and_its_public_names_are_globals():

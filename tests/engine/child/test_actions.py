@@ -11,7 +11,7 @@ import pytest
 
 from connector_engine.child.actions import execute
 from connector_engine.protocol import SandboxRequest
-from tests.runtime.helpers import CONNECTOR, LIBRARY, run
+from tests.engine.helpers import CONNECTOR, LIBRARY, run
 
 
 def test_context_action_lists_keys():
@@ -87,7 +87,7 @@ def test_keyboard_interrupt_from_user_code_is_an_error():
     assert outcome.error["type"] == "KeyboardInterrupt"
 
 
-CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 MINE = sorted(
     path
     for prefix in ("metadata_", "contract_", "reader_")

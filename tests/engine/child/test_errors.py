@@ -7,7 +7,7 @@ import textwrap
 from connector_engine.child.errors import compile_user_code, error_message, user_error
 from connector_engine.user_code import CONNECTOR_FILENAME
 from connector_engine.values import safe_repr
-from tests.runtime.helpers import run, with_reader
+from tests.engine.helpers import run, with_reader
 
 
 def raise_from(code: str, call: str) -> BaseException:

@@ -25,14 +25,14 @@ import pytest
 
 from connector_engine.protocol import Limits, SandboxRequest
 from connector_engine.sandbox import Sandbox, run_action
-from tests.runtime.test_sandbox import (
+from tests.engine.sandbox.test_sandbox import (
     SECRET_ENV_NAME,
     SECRET_ENV_VALUE,
     TRIVIAL,
     wait_for_no_leftovers,
 )
 
-CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 CORPUS_LIMITS = {
     "timeout_s": 3.0,
     "cpu_s": 10,

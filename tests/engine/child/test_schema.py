@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.runtime.helpers import run
+from tests.engine.helpers import run
 
 SCHEMA_CONNECTOR = """
 import pandas as pd

@@ -1,4 +1,5 @@
-"""The Django-free side: an environment's warm worker sees its packages, not the hidden data."""
+"""The sandbox registry (Django-free): an environment's warm fork server sees its packages, not the
+hidden data; idle ones stop."""
 
 from __future__ import annotations
 
