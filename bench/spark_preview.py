@@ -30,12 +30,21 @@ from connector_engine.sandbox import Sandbox, run_action  # noqa: E402
 from connector_engine.spark.server import LocalSparkServer  # noqa: E402
 from connector_engine.spark.sessions import SessionPool  # noqa: E402
 
-CODE = (ROOT / "connections" / "examples" / "languages_spark.py").read_text()
+EXAMPLES = ROOT / "connections" / "examples"
+CODE = (EXAMPLES / "languages_spark.py").read_text()
+LIBRARY = (EXAMPLES / "library.py").read_text()  # the example connection's library code
 LEAF = {"name": "1990s", "fingerprint": "x"}
 
-# The baseline: a preview without a warm server (fresh interpreter, classic local SparkSession).
+# The baseline: a preview without a warm server (fresh interpreter, classic local SparkSession);
+# the library is made importable as `library`, as the engine does.
 COLD = (
-    CODE
+    f"""
+import sys, types
+library = types.ModuleType("library")
+exec({LIBRARY!r}, library.__dict__)
+sys.modules["library"] = library
+"""
+    + CODE
     + """
 from pyspark.sql import SparkSession
 spark = (
@@ -62,7 +71,12 @@ def warm_preview(sandbox: Sandbox, url: str, pool: SessionPool | None) -> float:
         if pool is not None:
             url = stack.enter_context(pool.lease(url)).url
         request = SandboxRequest(
-            action="read", code=CODE, interface="spark", object=LEAF, spark_remote=url
+            action="read",
+            code=CODE,
+            library_code=LIBRARY,
+            interface="spark",
+            object=LEAF,
+            spark_remote=url,
         )
         result = run_action(request, sandbox=sandbox)
     elapsed = time.perf_counter() - started
