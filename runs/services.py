@@ -1,6 +1,6 @@
 """Writes to runs: previews, run in the sandbox and recorded as Run rows.
 
-`execute` is the one gateway to the sandbox for Django code (previews and ingests alike).
+`run_in_sandbox` is the one gateway to the sandbox for Django code (previews and ingests alike).
 Ingests have their own services: runs.ingest.services.
 """
 
@@ -31,7 +31,7 @@ from environments.services import connector_environment_ensure
 from runs.models import STATUS_FOR_ERROR, Run, RunStatus
 
 
-def execute(
+def run_in_sandbox(
     request: SandboxRequest,
     *,
     cancel: threading.Event | None = None,
@@ -139,7 +139,7 @@ def preview_run(
     environment = connector_environment_ensure(connector=connector)  # may build it: waits
     run.parameters["environment"] = environment.key
     if environment.ok:
-        result = execute(request, environment=environment.ready)
+        result = run_in_sandbox(request, environment=environment.ready)
     else:
         error = make_error(ErrorType.ENVIRONMENT_ERROR, environment.error)
         error["traceback"] = environment.log[-20_000:]

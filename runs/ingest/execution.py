@@ -120,9 +120,9 @@ def ingest_claim(*, run_id: int) -> Run | None:
 class IngestExecution:
     """One claimed ingest run, executed by the calling thread plus a pool of readers.
 
-    `execute` runs one sandbox request (default: runs.services.execute) for the listing and the
-    reads; `read_engine` builds the engine that reads the partitions from the run's ReadContext
-    (default: the one `run.engine` names).
+    `execute` runs one sandbox request (default: runs.services.run_in_sandbox) for the listing
+    and the reads; `read_engine` builds the engine that reads the partitions from the run's
+    ReadContext (default: the one `run.engine` names).
     """
 
     def __init__(
@@ -130,7 +130,7 @@ class IngestExecution:
         run: Run,
         *,
         stop: threading.Event | None = None,
-        execute: Execute = services.execute,
+        execute: Execute = services.run_in_sandbox,
         read_engine: Callable[[ReadContext], ReadEngine] | None = None,
     ) -> None:
         self.run = run

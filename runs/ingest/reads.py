@@ -55,7 +55,8 @@ from connector_engine.protocol import (
 )
 from runs import storage
 
-# Runs one request in the sandbox: runs.services.execute(request, cancel=..., environment=...).
+# Runs one request in the sandbox, like runs.services.run_in_sandbox(request, cancel=...,
+# environment=...).
 Execute = Callable[..., SandboxResult]
 # A planned partition and the id of its PartitionJob.
 PlannedJob = tuple[PlannedRead, int]

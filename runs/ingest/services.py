@@ -31,7 +31,7 @@ from runs.ingest.planning import (
 )
 from runs.models import WRITING_RUNS, JobStatus, Partition, PartitionJob, Run, RunKind, RunStatus
 from runs.selectors import code_version_for
-from runs.services import execute
+from runs.services import run_in_sandbox
 
 
 class InvalidIngestOption(ValueError):
@@ -204,6 +204,6 @@ def ingest_plan(*, connector: Connector) -> IngestPlan:
         connector,
         connector_request(connector),
         code_fingerprint=connector.code_fingerprint,
-        execute=execute,
+        execute=run_in_sandbox,
         environment=environment.ready,
     )

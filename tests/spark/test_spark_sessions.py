@@ -89,7 +89,7 @@ def test_it_keeps_the_python_workers_bounded_over_many_previews(spark_server, co
     start = len(python_daemons(spark_server))
     url = spark_server.remote()
     for _ in range(2):  # a session per request, released at the end: each leaves a daemon
-        result = services.execute(udf_request(spark_remote=url))
+        result = services.run_in_sandbox(udf_request(spark_remote=url))
         assert result.ok, result.error
     leaked = len(python_daemons(spark_server)) - start
     assert leaked == 2
@@ -110,7 +110,7 @@ def test_it_leases_different_sessions_to_concurrent_previews(spark_server):
     results = [None, None]
 
     def preview(index: int) -> None:
-        results[index] = services.execute(udf_request(pause_s=3.0))
+        results[index] = services.run_in_sandbox(udf_request(pause_s=3.0))
 
     threads = [threading.Thread(target=preview, args=(index,)) for index in range(2)]
     for thread in threads:

@@ -122,7 +122,7 @@ class Command(BaseCommand):
                 timeout_s=options["timeout"],
             ),
         )
-        return services.execute(request).to_json()
+        return services.run_in_sandbox(request).to_json()
 
 
 def format_outcome(outcome: dict) -> str:

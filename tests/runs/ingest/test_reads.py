@@ -68,7 +68,7 @@ def execute(requests) -> Execute:
         if request.action == "read":
             leaves = request.objects if request.objects is not None else [request.object]
             requests.append([leaf["name"] for leaf in leaves])
-        return services.execute(request, **kwargs)
+        return services.run_in_sandbox(request, **kwargs)
 
     return recording
 
