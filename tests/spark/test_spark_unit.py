@@ -31,6 +31,18 @@ def test_it_asks_for_spark_only_when_the_request_uses_it():
     assert not needs_spark(action="schema", interface="pandas", code="def (")
 
 
+def test_it_finds_infer_schema_spark_wherever_the_contract_check_does():
+    # A definition inside a top-level try (an optional import guard) is still the module's.
+    guarded = (
+        "try:\n    import boto3\nexcept ImportError:\n    boto3 = None\nelse:\n"
+        "    def infer_schema(spark, context):\n        return spark.range(1)\n"
+    )
+    assert needs_spark(action="schema", interface="pandas", code=guarded)
+    assert needs_spark(
+        action="schema", interface="bytes", code="if True:\n" + "    def infer_schema(spark): ...\n"
+    )
+
+
 class ServerWithoutProcesses(LocalSparkServer):
     """A server whose health and memory are given and whose starts and stops are recorded."""
 
