@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -25,6 +26,7 @@ from connections.models import Connection, Connector
 from connector_engine.environments.requirements import RequirementsError, package_file_problem
 from connector_engine.environments.spec import EnvironmentSpec, python_tag
 from connector_engine.environments.store import BuildOutcome, EnvironmentStore, ReadyEnvironment
+from connector_engine.protocol import ErrorType, make_error
 from connectors_site import engine_config
 from environments.models import Environment, EnvironmentStatus, PackageFile
 from environments.selectors import connector_environment_spec
@@ -138,6 +140,10 @@ class ConnectorEnvironment:
     @property
     def ok(self) -> bool:
         return not self.error
+
+    def run_error(self) -> dict[str, Any]:
+        """The error of a run that cannot use this environment: pip's build log as its trace."""
+        return make_error(ErrorType.ENVIRONMENT_ERROR, self.error, traceback=self.log)
 
 
 def connector_environment_ensure(*, connector: Connector) -> ConnectorEnvironment:

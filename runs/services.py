@@ -18,6 +18,7 @@ from connector_engine.environments.store import ReadyEnvironment
 from connector_engine.protocol import (
     CHILD_KILLED,
     ErrorType,
+    Limits,
     SandboxRequest,
     SandboxResult,
     error_type,
@@ -87,6 +88,33 @@ def _execute_sandboxed(
         return SandboxResult(ok=False, action=request.action, error=error)
 
 
+def connector_request(
+    connector: Connector,
+    *,
+    action: str,
+    limits: Limits,
+    code: str | None = None,
+    interface: str | None = None,
+    parser: str | None = None,
+    object: dict[str, Any] | None = None,
+    credentials: str | None = None,
+) -> SandboxRequest:
+    """Return a sandbox request for a connector: its saved code, or the code, interface and
+    parser given (the editor's unsaved ones), with its connection's library and credentials."""
+    return SandboxRequest(
+        action=action,
+        code=connector.code if code is None else code,
+        library_code=connector.connection.library_code,
+        interface=interface or connector.interface,
+        parser=(connector.parser if parser is None else parser) or None,
+        credentials=(
+            connector.connection.decrypted_credentials() if credentials is None else credentials
+        ),
+        object=object,
+        limits=limits,
+    )
+
+
 def preview_run(
     *,
     connector: Connector,
@@ -124,26 +152,23 @@ def preview_run(
             "unsaved_code": code != connector.code,
         },
     )
-    request = SandboxRequest(
+    request = connector_request(
+        connector,
         action=action,
-        code=code,
-        library_code=connector.connection.library_code,
-        interface=interface,
-        parser=parser or None,
-        credentials=connector.connection.decrypted_credentials(),
-        object=object,
         limits=engine_config.preview_limits(
             row_limit=row_limit, max_objects=max_objects, timeout_s=timeout_s
         ),
+        code=code,
+        interface=interface,
+        parser=parser,
+        object=object,
     )
     environment = connector_environment_ensure(connector=connector)  # may build it: waits
     run.parameters["environment"] = environment.key
     if environment.ok:
         result = run_in_sandbox(request, environment=environment.ready)
     else:
-        error = make_error(ErrorType.ENVIRONMENT_ERROR, environment.error)
-        error["traceback"] = environment.log[-20_000:]
-        result = SandboxResult(ok=False, action=action, error=error)
+        result = SandboxResult(ok=False, action=action, error=environment.run_error())
     run_record_result(run=run, result=result)
     return run
 

@@ -33,16 +33,12 @@ from django.utils import timezone
 
 from connector_engine.ingest.planner import PartitionPlan
 from connector_engine.ingest.run_logs import RunLogs
-from connector_engine.protocol import ErrorType, IngestEngine, make_error
+from connector_engine.protocol import Action, ErrorType, IngestEngine, make_error
+from connectors_site import engine_config
 from environments.services import connector_environment_ensure
 from runs import services, storage
 from runs.ingest.commits import IngestCommits, RunProgress
-from runs.ingest.planning import (
-    MAX_PLAN_NAMES,
-    connector_request,
-    environment_error,
-    plan_ingest,
-)
+from runs.ingest.planning import MAX_PLAN_NAMES, plan_ingest
 from runs.ingest.reads import (
     BatchOutcome,
     Execute,
@@ -54,6 +50,7 @@ from runs.ingest.reads import (
 from runs.ingest.spark_reads import SparkReads
 from runs.models import JobAction, JobStatus, Partition, PartitionJob, Run, RunKind, RunStatus
 from runs.selectors import code_version_for
+from runs.services import connector_request
 
 logger = logging.getLogger(__name__)
 
@@ -190,8 +187,10 @@ class IngestExecution:
         environment = connector_environment_ensure(connector=connector)
         run.parameters = {**run.parameters, "environment": environment.key}
         if not environment.ok:
-            return self._finish(RunStatus.FAILED, environment_error(environment))
-        request = connector_request(connector)
+            return self._finish(RunStatus.FAILED, environment.run_error())
+        request = connector_request(
+            connector, action=Action.READ, limits=engine_config.ingest_limits()
+        )
         planned = plan_ingest(
             connector,
             request,

@@ -28,35 +28,11 @@ from connector_engine.ingest.planner import (
 )
 from connector_engine.protocol import Action, ErrorType, SandboxRequest, make_error
 from connectors_site import engine_config
-from environments.services import ConnectorEnvironment
 from runs.ingest.reads import Execute
 from runs.models import Partition
 
 MAX_PLAN_NAMES = 1000  # names kept per list (read/skip/delete) in run.result["plan"]
 MAX_STORED_PROBLEMS = 200
-
-
-def connector_request(connector: Connector, *, credentials: str | None = None) -> SandboxRequest:
-    """Return the read request of a saved connector's code, with the limits of one ingest read.
-
-    The listing and every read of an ingest derive their request from it.
-    """
-    return SandboxRequest(
-        action=Action.READ,
-        code=connector.code,
-        library_code=connector.connection.library_code,
-        interface=connector.interface,
-        parser=connector.parser or None,
-        credentials=(
-            connector.connection.decrypted_credentials() if credentials is None else credentials
-        ),
-        limits=engine_config.ingest_limits(),
-    )
-
-
-def environment_error(environment: ConnectorEnvironment) -> dict[str, Any]:
-    """Return the error of an ingest whose package environment cannot be used."""
-    return make_error(ErrorType.ENVIRONMENT_ERROR, environment.error, traceback=environment.log)
 
 
 @dataclass
@@ -114,7 +90,8 @@ def list_leaves(
 ) -> ListingOutcome:
     """List every leaf of a connector in the sandbox (validated by the child's listing).
 
-    `request` is the connector's request (connector_request); the listing gets its own limits.
+    `request` is the connector's read request (runs.services.connector_request); the listing
+    gets its own limits.
     """
     listing = replace(request, action=Action.LIST, limits=engine_config.listing_limits())
     result = execute(listing, cancel=cancel, environment=environment)

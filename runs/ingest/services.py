@@ -18,20 +18,15 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from connections.models import Connector
-from connector_engine.protocol import ErrorType, IngestEngine, Interface, make_error
+from connector_engine.protocol import Action, ErrorType, IngestEngine, Interface, make_error
+from connectors_site import engine_config
 from environments.services import connector_environment_ensure
 from runs import storage
 from runs.ingest.execution import IngestExecution, executor_is_gone, ingest_claim
-from runs.ingest.planning import (
-    IngestPlan,
-    ListingOutcome,
-    connector_request,
-    environment_error,
-    plan_ingest,
-)
+from runs.ingest.planning import IngestPlan, ListingOutcome, plan_ingest
 from runs.models import WRITING_RUNS, JobStatus, Partition, PartitionJob, Run, RunKind, RunStatus
 from runs.selectors import code_version_for
-from runs.services import run_in_sandbox
+from runs.services import connector_request, run_in_sandbox
 
 
 class InvalidIngestOption(ValueError):
@@ -198,11 +193,11 @@ def ingest_plan(*, connector: Connector) -> IngestPlan:
     environment = connector_environment_ensure(connector=connector)
     if not environment.ok:
         return IngestPlan(
-            ListingOutcome(ok=False, error=environment_error(environment), logs=environment.log)
+            ListingOutcome(ok=False, error=environment.run_error(), logs=environment.log)
         )
     return plan_ingest(
         connector,
-        connector_request(connector),
+        connector_request(connector, action=Action.READ, limits=engine_config.ingest_limits()),
         code_fingerprint=connector.code_fingerprint,
         execute=run_in_sandbox,
         environment=environment.ready,
