@@ -32,7 +32,11 @@ from typing import Any
 
 from connector_engine import IMPORT_ROOT
 from connector_engine.protocol import ErrorType, SandboxRequest, SandboxResult, make_error
-from connector_engine.sandbox.outcomes import MAX_RESULT_BYTES, cancelled_error
+from connector_engine.sandbox.outcomes import (
+    MAX_REPLY_BYTES,
+    cancelled_error,
+    reply_too_large_error,
+)
 from connector_engine.system.bubblewrap import bwrap_choice, bwrap_filesystem, bwrap_namespaces
 from connector_engine.system.framing import FrameError, decode_message, encode_message
 
@@ -45,6 +49,14 @@ ENVIRONMENT_MOUNT = "/tmp/connector-environment"
 
 class ForkServerUnavailable(Exception):
     """The fork server refused the connection or closed it before replying."""
+
+
+class ReplyTooLarge(Exception):
+    """The reply grew past MAX_REPLY_BYTES: the request fails, the fork server is not at fault."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"a reply of more than {size} bytes")
+        self.size = size
 
 
 class RequestCancelled(Exception):
@@ -103,12 +115,11 @@ class _ForkServer:
                 conn.connect(self.socket_path)
                 conn.sendall(encode_message(request.to_dict()))
                 conn.shutdown(socket.SHUT_WR)
-                limit = MAX_RESULT_BYTES * 2 + (64 << 20)
                 if cancel is None:
-                    data = _receive_all(conn, limit)
+                    data = _receive_all(conn, MAX_REPLY_BYTES)
                 else:
                     deadline = time.monotonic() + request.limits.timeout_s + REPLY_MARGIN_S
-                    data = _receive_cancellable(conn, limit, cancel, deadline)
+                    data = _receive_cancellable(conn, MAX_REPLY_BYTES, cancel, deadline)
             except (ConnectionError, FileNotFoundError, BrokenPipeError) as exc:
                 raise ForkServerUnavailable(f"fork server unreachable: {exc}") from exc
         if not data:
@@ -184,7 +195,7 @@ def _receive_all(conn: socket.socket, limit: int) -> bytes:
             return bytes(chunks)
         chunks += chunk
         if len(chunks) > limit:
-            raise ForkServerUnavailable("reply larger than any valid result")
+            raise ReplyTooLarge(len(chunks))
 
 
 def _receive_cancellable(
@@ -210,7 +221,7 @@ def _receive_cancellable(
             return bytes(chunks)
         chunks += chunk
         if len(chunks) > limit:
-            raise ForkServerUnavailable("reply larger than any valid result")
+            raise ReplyTooLarge(len(chunks))
 
 
 def forkserver_environment() -> dict[str, str]:
@@ -296,6 +307,17 @@ class Sandbox:
                 envelope, table = forkserver.request(request, cancel)
             except RequestCancelled:
                 return self._cancelled(request, started)
+            except ReplyTooLarge as exc:
+                # The supervisor caps its reply; only a broken one gets here. This request fails,
+                # the fork server (and every request it serves) carries on.
+                error = reply_too_large_error(exc.size)
+                return SandboxResult(
+                    ok=False,
+                    action=request.action,
+                    error=error,
+                    duration_ms=_elapsed_ms(started),
+                    isolation=self.isolation,
+                )
             except ForkServerUnavailable as exc:
                 problem = f"{exc}. {forkserver.stderr_tail()}".strip()
                 self._discard(forkserver)

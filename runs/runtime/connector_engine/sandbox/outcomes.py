@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector_engine.masking import Masker
-from connector_engine.output import CappedOutput
+from connector_engine.output import CappedOutput, human_size
 from connector_engine.protocol import ErrorType, Limits, SandboxRequest, make_error, split_batch
 from connector_engine.system.framing import FrameError, decode_message
 
 MAX_RESULT_BYTES = 256 * 1024 * 1024  # a result (envelope + Arrow table) larger than this fails
 MB = 1024 * 1024
+# The largest reply a supervisor sends: the result plus its preview rows (JSON) and margin. The
+# supervisor checks it where the reply is built; a larger one fails its request alone.
+MAX_REPLY_BYTES = 2 * MAX_RESULT_BYTES + 64 * MB
 
 
 @dataclass
@@ -67,6 +70,16 @@ def interpret(request: SandboxRequest, capture: Capture) -> tuple[dict[str, Any]
     else:
         reply["error"] = exit_error(capture, limits)
     return reply, table
+
+
+def reply_too_large_error(size: int) -> dict[str, Any]:
+    """Return the error for a reply above MAX_REPLY_BYTES (e.g. preview rows that grew in JSON)."""
+    return make_error(
+        ErrorType.OUTPUT_TOO_LARGE,
+        f"The result came to {human_size(size)} with its preview rows, more than the "
+        f"{human_size(MAX_REPLY_BYTES)} a result may take, and was not returned; read less per "
+        "partition (smaller cells, fewer columns) or split the data into more partitions.",
+    )
 
 
 def too_large_error() -> dict[str, Any]:

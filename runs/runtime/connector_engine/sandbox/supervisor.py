@@ -31,12 +31,14 @@ from connector_engine.masking import Masker, remote_secrets
 from connector_engine.output import CappedOutput
 from connector_engine.protocol import ErrorType, Limits, SandboxRequest, make_error
 from connector_engine.sandbox.outcomes import (
+    MAX_REPLY_BYTES,
     MAX_RESULT_BYTES,
     MB,
     Capture,
     finish_table,
     interpret,
     mask_reply,
+    reply_too_large_error,
     table_to_ipc,
     tables_to_ipc,
 )
@@ -71,6 +73,10 @@ def serve_connection(conn_fd: int, hidden_paths: list[str], isolation: str) -> N
         envelope, _ = decode_message(request_bytes)
         request = SandboxRequest.from_dict(envelope)
         reply, table = supervise(request, hidden_paths, isolation, client_fd=conn_fd)
+        message = encode_message(reply, table)
+        if len(message) > MAX_REPLY_BYTES:  # fail this request alone, never the fork server
+            reply.update(ok=False, result=None, error=reply_too_large_error(len(message)))
+            message = encode_message(reply)
     except BaseException as exc:  # the reply must always be sent
         reply = {
             "ok": False,
@@ -79,9 +85,9 @@ def serve_connection(conn_fd: int, hidden_paths: list[str], isolation: str) -> N
             "error": make_error(ErrorType.SANDBOX_ERROR, f"The sandbox failed: {exc!r}"),
             "isolation": isolation,
         }
-        table = b""
+        message = encode_message(reply)
     with contextlib.suppress(OSError):  # the client went away; nothing to tell
-        write_all(conn_fd, encode_message(reply, table))
+        write_all(conn_fd, message)
     os._exit(0)
 
 
