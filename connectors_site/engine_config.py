@@ -55,6 +55,7 @@ def preview_limits(**overrides: Any) -> Limits:
     limits = Limits(
         timeout_s=settings.PREVIEW_TIMEOUT_S,
         memory_mb=settings.SANDBOX_MEMORY_MB,
+        tmp_mb=settings.SANDBOX_TMP_MB,
         row_limit=settings.PREVIEW_ROW_LIMIT,
         max_objects=settings.PREVIEW_MAX_OBJECTS,
     )
@@ -68,6 +69,7 @@ def ingest_limits() -> Limits:
         timeout_s=timeout,
         cpu_s=max(60, int(timeout) + 1),
         memory_mb=settings.SANDBOX_MEMORY_MB,
+        tmp_mb=settings.SANDBOX_TMP_MB,
         row_limit=settings.PREVIEW_ROW_LIMIT,
         max_objects=settings.INGEST_MAX_OBJECTS,
     )

@@ -297,6 +297,8 @@ ENVIRONMENT_UPLOAD_MAX_MB = envint("ENVIRONMENT_UPLOAD_MAX_MB", 100, minimum=1)
 # Sandbox limits for previews (ingests reuse them per partition).
 PREVIEW_TIMEOUT_S = envfloat("PREVIEW_TIMEOUT_S", 30.0, minimum=0.1)
 SANDBOX_MEMORY_MB = envint("SANDBOX_MEMORY_MB", 2048, minimum=64)
+# Each sandbox request gets its own /tmp (and HOME in it): a tmpfs of this size, gone after it.
+SANDBOX_TMP_MB = envint("SANDBOX_TMP_MB", 256, minimum=1)
 PREVIEW_ROW_LIMIT = envint("PREVIEW_ROW_LIMIT", 100, minimum=1)
 PREVIEW_MAX_OBJECTS = envint("PREVIEW_MAX_OBJECTS", 10_000, minimum=1)
 

@@ -185,6 +185,7 @@ class Limits:
     timeout_s: float = 30.0  # wall clock; the whole process group is killed after it
     cpu_s: int = 60  # RLIMIT_CPU
     memory_mb: int = 2048  # RLIMIT_AS headroom for user code
+    tmp_mb: int = 256  # the request's own /tmp, a tmpfs gone when the request ends
     max_processes: int = 64  # RLIMIT_NPROC
     max_file_mb: int = 256  # RLIMIT_FSIZE
     max_output_bytes: int = 1_000_000  # captured stdout+stderr; the rest is cut with a marker

@@ -43,6 +43,7 @@ from connector_engine.sandbox.outcomes import (
     tables_to_ipc,
 )
 from connector_engine.system import linux
+from connector_engine.system.bubblewrap import paths_under_tmp
 from connector_engine.system.framing import (
     decode_message,
     encode_message,
@@ -104,7 +105,7 @@ def supervise(
     """
     deadline = time.monotonic() + request.limits.timeout_s
     masker = Masker(request.credentials, remote_secrets(request.spark_remote))
-    namespaces = enter_request_namespaces(hidden_paths)
+    namespaces = enter_request_namespaces(hidden_paths, request.limits.tmp_mb)
     log_r, log_w = os.pipe()
     result_r, result_w = os.pipe()
     status_r, status_w = os.pipe()
@@ -129,8 +130,9 @@ def supervise(
     return reply, table
 
 
-def enter_request_namespaces(hidden_paths: list[str]) -> RequestNamespaces:
-    """Enter a user+mount namespace that hides paths, then a locked one with a new PID space."""
+def enter_request_namespaces(hidden_paths: list[str], tmp_mb: int) -> RequestNamespaces:
+    """Enter a user+mount namespace with a private /tmp that hides paths, then a locked one with
+    a new PID space."""
     state = RequestNamespaces()
     uid, gid = os.geteuid(), os.getegid()
     if uid == 0:
@@ -147,6 +149,7 @@ def enter_request_namespaces(hidden_paths: list[str]) -> RequestNamespaces:
     except OSError as exc:
         state.problems.append(f"per-request namespaces unavailable ({exc.strerror})")
         return state
+    mount_private_tmp(tmp_mb, state)
     hide_paths(hidden_paths, state)
     try:
         # A second user namespace locks the mounts above: the connector cannot unmount them.
@@ -156,6 +159,40 @@ def enter_request_namespaces(hidden_paths: list[str]) -> RequestNamespaces:
     except OSError as exc:
         state.problems.append(f"no private PID namespace ({exc.strerror})")
     return state
+
+
+def mount_private_tmp(size_mb: int, state: RequestNamespaces) -> None:
+    """Give the request its own /tmp (HOME and TMPDIR are in it): a fresh tmpfs of `size_mb`,
+    gone when the request ends, so nothing one request leaves there reaches the next.
+
+    What the connector needs from the fork server's /tmp (a package environment mounted there,
+    or the interpreter or the engine when they live under /tmp) is bound back, read-only.
+    """
+    kept = []
+    try:
+        for path in paths_kept_under_tmp():
+            kept.append((path, os.open(path, os.O_PATH | os.O_DIRECTORY)))
+        flags = linux.MS_NOSUID | linux.MS_NODEV
+        linux.mount("tmpfs", "/tmp", "tmpfs", flags, f"size={size_mb}m,mode=1777")
+        for path, fd in kept:
+            os.makedirs(path, exist_ok=True)
+            linux.mount(f"/proc/self/fd/{fd}", path, None, linux.MS_BIND | linux.MS_REC)
+            read_only = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
+            with contextlib.suppress(OSError):  # the source is a read-only bind already
+                linux.mount(None, path, None, read_only | linux.MS_NOSUID | linux.MS_NODEV)
+    except OSError as exc:
+        state.problems.append(f"no private /tmp ({exc.strerror})")
+    finally:
+        for _, fd in kept:
+            os.close(fd)
+
+
+def paths_kept_under_tmp() -> list[str]:
+    """The import path's directories under /tmp (environments, a checkout in /tmp), outermost."""
+    found = {path for path in sys.path if path.startswith("/tmp/") and os.path.isdir(path)}
+    found.update(path for path in paths_under_tmp() if path.startswith("/tmp/"))
+    ordered = sorted(found, key=len)
+    return [p for p in ordered if not any(p.startswith(q + "/") for q in ordered if q != p)]
 
 
 def hide_paths(hidden_paths: list[str], state: RequestNamespaces) -> None:
