@@ -31,12 +31,24 @@ _spark_server: LocalSparkServer | None = None
 
 
 def hidden_paths() -> list[str]:
-    """Paths user code must never see: the data directory, the database, the settings."""
-    paths = [str(settings.DATA_DIR), str(settings.BASE_DIR / "connectors_site")]
+    """Paths user code must never see, wherever the settings put them: the data directory, the
+    database, the settings, the key and secret files, ingested partitions, every connection's
+    environments and Spark's state and staging."""
+    paths = [
+        settings.DATA_DIR,
+        settings.BASE_DIR / "connectors_site",
+        settings.CREDENTIALS_KEYS_FILE,
+        *settings.SECRET_FILES,
+        settings.PARTITIONS_DIR,
+        settings.ENVIRONMENTS_DIR,
+        settings.SPARK_DIR,
+        settings.SPARK_STAGING_DIR,
+    ]
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
-        paths.append(str(database["NAME"]))
-    return paths
+        paths.append(database["NAME"])
+    unique = dict.fromkeys(str(path) for path in paths)
+    return list(unique)
 
 
 def sandboxes() -> SandboxRegistry:

@@ -73,11 +73,16 @@ def envlist(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+# The files secrets were read from (NAME_FILE): user code must never see them (engine_config).
+SECRET_FILES: list[Path] = []
+
+
 def envsecret(name: str) -> str | None:
-    """Read a secret from NAME, or from the file named by NAME_FILE."""
+    """Read a secret from NAME, or from the file named by NAME_FILE (noted in SECRET_FILES)."""
     if value := os.environ.get(name):
         return value
     if path := os.environ.get(f"{name}_FILE"):
+        SECRET_FILES.append(Path(path).resolve())
         try:
             return Path(path).read_text().strip()
         except OSError as exc:
@@ -301,6 +306,18 @@ SANDBOX_MEMORY_MB = envint("SANDBOX_MEMORY_MB", 2048, minimum=64)
 SANDBOX_TMP_MB = envint("SANDBOX_TMP_MB", 256, minimum=1)
 PREVIEW_ROW_LIMIT = envint("PREVIEW_ROW_LIMIT", 100, minimum=1)
 PREVIEW_MAX_OBJECTS = envint("PREVIEW_MAX_OBJECTS", 10_000, minimum=1)
+
+# Bounds on what users can make the server store and run. A preview's stored result (rows,
+# profile, context, listing, error) has every string cut at PREVIEW_MAX_CELL_BYTES with a
+# visible marker, and is at most PREVIEW_MAX_RESULT_BYTES in all (the first rows that fit are
+# kept). A preview is refused at once while SANDBOX_MAX_PER_USER previews of its user, or
+# SANDBOX_MAX_TOTAL of everyone's, are running. Finished runs older than RUN_RETENTION_DAYS are
+# deleted by the worker daily (0 keeps them); ingests that own committed partitions are kept.
+PREVIEW_MAX_CELL_BYTES = envint("PREVIEW_MAX_CELL_BYTES", 10_000, minimum=100)
+PREVIEW_MAX_RESULT_BYTES = envint("PREVIEW_MAX_RESULT_BYTES", 5_000_000, minimum=10_000)
+SANDBOX_MAX_PER_USER = envint("SANDBOX_MAX_PER_USER", 4, minimum=1)
+SANDBOX_MAX_TOTAL = envint("SANDBOX_MAX_TOTAL", 16, minimum=1)
+RUN_RETENTION_DAYS = envint("RUN_RETENTION_DAYS", 30, minimum=0)
 
 # Spark (the spark interface, infer_schema(spark=...)): without SPARK_REMOTE, a local Spark
 # Connect server (pyspark's own) is started on demand under SPARK_DIR, bound to loopback with a

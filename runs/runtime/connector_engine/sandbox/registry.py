@@ -143,7 +143,7 @@ def _require_visible(environment: ReadyEnvironment, hidden_paths: Sequence[str])
         for hidden in hidden_paths:
             if Path(path).is_relative_to(hidden):
                 raise EnvironmentNotVisible(
-                    f"The environment lies in {hidden}, which the sandbox hides, and without "
-                    "bubblewrap it cannot be mounted elsewhere: install bubblewrap, or set "
-                    "ENVIRONMENTS_DIR outside the data directory."
+                    f"The environment lies in {hidden}, which the sandbox hides (user code never "
+                    "sees ENVIRONMENTS_DIR itself), and without bubblewrap it cannot be mounted "
+                    "where user code sees it: install bubblewrap to use packages."
                 )
