@@ -135,7 +135,7 @@ def read_object(
 ) -> tuple[dict[str, Any], pa.Table | None]:
     """Read one object as the sandbox child does; return (masked report, table or None)."""
     from connector_engine.child import actions
-    from connector_engine.masking import Masker
+    from connector_engine.masking import Masker, UnmaskableColumn
     from connector_engine.protocol import SandboxRequest
 
     for path in reversed(payload.get("python_paths") or []):
@@ -166,6 +166,9 @@ def read_object(
         except SchemaMismatch as exc:
             ok, table = False, None
             error = make_error(ErrorType.SCHEMA_MISMATCH, str(exc))
+        except UnmaskableColumn as exc:  # fails this object, as in the sandbox, not the job
+            ok, table = False, None
+            error = make_error(ErrorType.DATA_ERROR, str(exc))
     report = {
         "ok": ok and table is not None,
         "rows": table.num_rows if ok and table is not None else 0,
