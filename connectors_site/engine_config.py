@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 
 from connector_engine import engine_version
+from connector_engine.environments.build import BuildLimits
 from connector_engine.environments.store import EnvironmentStore
 from connector_engine.protocol import Limits
 from connector_engine.sandbox.registry import SandboxRegistry
@@ -100,6 +101,10 @@ def environment_store() -> EnvironmentStore:
         pip_args=settings.ENVIRONMENT_PIP_ARGS,
         timeout_s=settings.ENVIRONMENT_BUILD_TIMEOUT_S,
         hidden_paths=hidden_paths(),
+        limits=BuildLimits(
+            tmp_mb=settings.ENVIRONMENT_BUILD_TMP_MB,
+            memory_mb=settings.ENVIRONMENT_BUILD_MEMORY_MB,
+        ),
     )
 
 

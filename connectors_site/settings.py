@@ -295,6 +295,9 @@ PARTITIONS_DIR = Path(os.environ.get("PARTITIONS_DIR") or DATA_DIR / "partitions
 ENVIRONMENTS_DIR = Path(os.environ.get("ENVIRONMENTS_DIR") or DATA_DIR / "environments")
 ENVIRONMENT_PIP_ARGS = shlex.split(os.environ.get("ENVIRONMENT_PIP_ARGS", ""))
 ENVIRONMENT_BUILD_TIMEOUT_S = envfloat("ENVIRONMENT_BUILD_TIMEOUT_S", 900.0, minimum=1.0)
+# A build's private /tmp (also its HOME) and its address space (pip and sdists' build code).
+ENVIRONMENT_BUILD_TMP_MB = envint("ENVIRONMENT_BUILD_TMP_MB", 2048, minimum=16)
+ENVIRONMENT_BUILD_MEMORY_MB = envint("ENVIRONMENT_BUILD_MEMORY_MB", 4096, minimum=256)
 ENVIRONMENT_MAX_IDLE_DAYS = envfloat("ENVIRONMENT_MAX_IDLE_DAYS", 30.0, minimum=0.0)
 ENVIRONMENT_WORKER_IDLE_S = envfloat("ENVIRONMENT_WORKER_IDLE_S", 300.0, minimum=0.1)
 ENVIRONMENT_UPLOAD_MAX_MB = envint("ENVIRONMENT_UPLOAD_MAX_MB", 100, minimum=1)

@@ -7,8 +7,11 @@ and a requirement that conflicts with a base package fails the build instead of 
 
 pip (and any sdist's build code: user code) runs under bubblewrap when it is installed, wrapped
 by the same builder as the sandbox (connector_engine.system.bubblewrap): a read-only root, a
-private /tmp, the hidden paths covered, only the build directory writable, private PID, IPC,
-UTS and cgroup namespaces and, as root, every capability dropped.
+private size-capped /tmp that is also its HOME, the hidden paths covered, only the build
+directory writable, private PID, IPC, UTS and cgroup namespaces and, as root, every capability
+dropped. Its environment is an allow-list: nothing of the server's (no HOME, so no user pip
+configuration or .netrc; no PIP_* variables): pip options come from ENVIRONMENT_PIP_ARGS only.
+Resource limits (address space, file size, no core files) apply through util-linux's prlimit.
 """
 
 from __future__ import annotations
@@ -33,6 +36,15 @@ SCRATCH = ("files", "constraints.txt")  # written into the prefix for pip, remov
 
 
 @dataclass(frozen=True)
+class BuildLimits:
+    """What one environment build may use."""
+
+    tmp_mb: int = 2048  # its private /tmp (and HOME), a tmpfs
+    memory_mb: int = 4096  # RLIMIT_AS of pip and the build code
+    max_file_mb: int = 1024  # RLIMIT_FSIZE
+
+
+@dataclass(frozen=True)
 class PipRun:
     """What one pip run left: whether it succeeded and its output (the build log)."""
 
@@ -50,9 +62,11 @@ class PipInstaller:
         timeout_s: float = 900.0,
         hidden_paths: Sequence[str] = (),
         use_bwrap: bool | None = None,
+        limits: BuildLimits | None = None,
     ) -> None:
         self.pip_args = list(pip_args)
         self.timeout_s = timeout_s
+        self.limits = limits or BuildLimits()
         self.hidden_paths = [os.path.abspath(path) for path in hidden_paths]
         self._bwrap, self.isolation = bwrap_choice(
             use_bwrap, "pip and the build code of sdists run without a sandbox"
@@ -107,10 +121,11 @@ class PipInstaller:
             argv = [*self._bwrap_prefix(prefix), *argv]
         else:
             header += f"({self.isolation})\n"
+        argv = [*self._prlimit_prefix(), *argv]
         try:
             process = subprocess.Popen(
                 argv,
-                env=_pip_environment(),
+                env=pip_environment("/tmp" if self._bwrap else str(prefix)),
                 cwd=str(prefix),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -136,21 +151,37 @@ class PipInstaller:
         assert self._bwrap is not None
         # The prefix is bound after the hidden paths: it may lie inside one of them.
         writable = [(str(prefix), str(prefix))]
-        argv = [self._bwrap, *bwrap_filesystem(self.hidden_paths, writable_binds=writable)]
-        argv += bwrap_namespaces()
+        tmp_bytes = self.limits.tmp_mb * 1024 * 1024
+        filesystem = bwrap_filesystem(
+            self.hidden_paths, writable_binds=writable, tmp_size_bytes=tmp_bytes
+        )
+        argv = [self._bwrap, *filesystem, *bwrap_namespaces()]
         return [*argv, "--die-with-parent", "--new-session", "--chdir", str(prefix), "--"]
 
+    def _prlimit_prefix(self) -> list[str]:
+        """util-linux's prlimit with the build's limits (nothing when it is missing)."""
+        prlimit = shutil.which("prlimit")
+        if prlimit is None:
+            return []
+        mb = 1024 * 1024
+        return [
+            prlimit,
+            f"--as={self.limits.memory_mb * mb}",
+            f"--fsize={self.limits.max_file_mb * mb}",
+            "--core=0",
+            "--",
+        ]
 
-def _pip_environment() -> dict[str, str]:
-    """pip's environment: the server's pip configuration (PIP_*), nothing else of its own."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),  # pip's user configuration file lives there
+
+def pip_environment(home: str) -> dict[str, str]:
+    """pip's whole environment: an allow-list, nothing of the server's own (no HOME, no PIP_*)."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
         "LANG": "C.UTF-8",
         "TMPDIR": "/tmp",
+        "PYTHONDONTWRITEBYTECODE": "1",
     }
-    env.update({name: value for name, value in os.environ.items() if name.startswith("PIP_")})
-    return env
 
 
 def pip_error(log: str) -> str:

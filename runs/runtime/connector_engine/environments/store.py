@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connector_engine.environments.build import (
+    BuildLimits,
     PipInstaller,
     installed_packages,
     pip_error,
@@ -79,10 +80,15 @@ class EnvironmentStore:
         timeout_s: float = 900.0,
         hidden_paths: Sequence[str] = (),
         use_bwrap: bool | None = None,
+        limits: BuildLimits | None = None,
     ) -> None:
         self.root = Path(root)
         self.installer = PipInstaller(
-            pip_args=pip_args, timeout_s=timeout_s, hidden_paths=hidden_paths, use_bwrap=use_bwrap
+            pip_args=pip_args,
+            timeout_s=timeout_s,
+            hidden_paths=hidden_paths,
+            use_bwrap=use_bwrap,
+            limits=limits,
         )
 
     # ---------------------------------------------------------------- reads

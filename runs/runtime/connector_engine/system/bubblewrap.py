@@ -53,12 +53,17 @@ def bwrap_filesystem(
     *,
     readonly_binds: Iterable[tuple[str, str]] = (),
     writable_binds: Iterable[tuple[str, str]] = (),
+    tmp_size_bytes: int | None = None,
 ) -> list[str]:
     """Return the mount arguments: read-only root, private /tmp, hidden paths, then binds.
 
-    Binds are (source, target) pairs; sources are host paths that must exist.
+    Binds are (source, target) pairs; sources are host paths that must exist. `tmp_size_bytes`
+    caps the private /tmp (unbounded, like any tmpfs, at half the RAM otherwise).
     """
-    argv = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    argv = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    if tmp_size_bytes is not None:
+        argv += ["--size", str(tmp_size_bytes)]
+    argv += ["--tmpfs", "/tmp"]
     for path in paths_under_tmp():
         argv += ["--ro-bind", path, path]  # the private /tmp must not hide our own code
     for path in hidden_paths:
