@@ -144,6 +144,10 @@ class Run(StructuredError):
             models.Index(
                 fields=["enqueued_at"], name="run_queued", condition=Q(status=RunStatus.QUEUED)
             ),
+            # Counting running previews against the concurrency caps (runs.services).
+            models.Index(
+                fields=["started_at"], name="run_running", condition=Q(status=RunStatus.RUNNING)
+            ),
         ]
 
     def __str__(self) -> str:

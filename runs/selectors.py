@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from connections.models import CodeVersion, Connection, Connector
+from connector_engine.protocol import Action
 from runs import storage
+from runs.bounds import result_bounded
 from runs.models import (
     ACTIVE_STATUSES,
     WRITING_RUNS,
@@ -18,6 +22,7 @@ from runs.models import (
     PartitionJob,
     Run,
     RunKind,
+    RunStatus,
 )
 
 
@@ -122,9 +127,44 @@ def partition_preview(partition: Partition, *, limit: int = 100) -> dict[str, An
     """The first `limit` rows of a committed partition, read from its Parquet file.
 
     Returns {"columns": [{"name", "type"}], "rows": [[...]], "row_count", "truncated"}, or
-    {"error": "..."} when the file is missing or unreadable.
+    {"error": "..."} when the file is missing or unreadable. Cells and the whole are bounded as
+    a preview's stored result is (runs.bounds), with the same marker.
     """
     try:
-        return storage.read_partition_preview(partition.storage_path, limit=limit)
+        preview = storage.read_partition_preview(partition.storage_path, limit=limit)
     except (OSError, ValueError) as exc:
         return {"error": f"cannot read {partition.storage_path}: {exc}"}
+    return result_bounded(
+        preview,
+        cell_bytes=settings.PREVIEW_MAX_CELL_BYTES,
+        result_bytes=settings.PREVIEW_MAX_RESULT_BYTES,
+    )
+
+
+# ---------------------------------------------------------------- previews holding a sandbox
+
+PREVIEW_KINDS = tuple(Action)
+
+
+def preview_abandoned_after() -> timedelta:
+    """How long a preview may stay running: it waits for its environment's build, then for a
+    Spark session, then runs. One still "running" after that was left by a process that died."""
+    return timedelta(
+        seconds=2 * settings.PREVIEW_TIMEOUT_S + settings.ENVIRONMENT_BUILD_TIMEOUT_S + 60
+    )
+
+
+def running_previews(now: datetime | None = None) -> QuerySet[Run]:
+    """Previews that may still hold a sandbox (the concurrency caps count them)."""
+    since = (now or timezone.now()) - preview_abandoned_after()
+    return Run.objects.filter(
+        status=RunStatus.RUNNING, kind__in=PREVIEW_KINDS, started_at__gte=since
+    )
+
+
+def abandoned_previews(now: datetime | None = None) -> QuerySet[Run]:
+    """Previews left "running" by a web process that died."""
+    since = (now or timezone.now()) - preview_abandoned_after()
+    return Run.objects.filter(
+        status=RunStatus.RUNNING, kind__in=PREVIEW_KINDS, started_at__lt=since
+    )

@@ -10,11 +10,15 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from connections.models import CodeVersion, Connector, code_fingerprint
 from connector_engine.contract import needs_spark
 from connector_engine.environments.store import ReadyEnvironment
+from connector_engine.output import cap_text
 from connector_engine.protocol import (
     CHILD_KILLED,
     ErrorType,
@@ -29,7 +33,12 @@ from connector_engine.spark.server import SparkServerError
 from connector_engine.spark.sessions import SessionPoolBusy
 from connectors_site import engine_config
 from environments.services import connector_environment_ensure
+from runs import selectors
+from runs.bounds import result_bounded
 from runs.models import STATUS_FOR_ERROR, Run, RunStatus
+
+# Any number, as long as nothing else takes this PostgreSQL advisory lock.
+_ADMISSION_LOCK = 0x50524556  # "PREV"
 
 
 def run_in_sandbox(
@@ -133,15 +142,13 @@ def preview_run(
     interface = interface or connector.interface
     parser = connector.parser if parser is None else parser
     fingerprint = code_fingerprint(code, connector.packages, interface, parser)
-    run = Run.objects.create(
+    run = _preview_admit(
         connector=connector,
         code_version=CodeVersion.objects.filter(connector=connector, fingerprint=fingerprint)
         .order_by("-number")
         .first(),
         code_fingerprint=fingerprint,
         kind=action,
-        status=RunStatus.RUNNING,
-        started_at=timezone.now(),
         user=user,
         parameters={
             "object": object,
@@ -152,37 +159,101 @@ def preview_run(
             "unsaved_code": code != connector.code,
         },
     )
-    request = connector_request(
-        connector,
-        action=action,
-        limits=engine_config.preview_limits(
-            row_limit=row_limit, max_objects=max_objects, timeout_s=timeout_s
-        ),
-        code=code,
-        interface=interface,
-        parser=parser,
-        object=object,
-    )
-    environment = connector_environment_ensure(connector=connector)  # may build it: waits
-    run.parameters["environment"] = environment.key
-    if environment.ok:
-        result = run_in_sandbox(request, environment=environment.ready)
-    else:
-        result = SandboxResult(ok=False, action=action, error=environment.run_error())
+    if run.status != RunStatus.RUNNING:
+        return run  # refused: too many previews are running
+    try:
+        request = connector_request(
+            connector,
+            action=action,
+            limits=engine_config.preview_limits(
+                row_limit=row_limit, max_objects=max_objects, timeout_s=timeout_s
+            ),
+            code=code,
+            interface=interface,
+            parser=parser,
+            object=object,
+        )
+        environment = connector_environment_ensure(connector=connector)  # may build it: waits
+        run.parameters["environment"] = environment.key
+        if environment.ok:
+            result = run_in_sandbox(request, environment=environment.ready)
+        else:
+            result = SandboxResult(ok=False, action=action, error=environment.run_error())
+    except BaseException as exc:
+        # Finish the run, or it would count as running against the caps for a long while.
+        error = make_error(ErrorType.INTERNAL_ERROR, f"The preview stopped: {type(exc).__name__}")
+        run_record_result(run=run, result=SandboxResult(ok=False, action=action, error=error))
+        raise
     run_record_result(run=run, result=result)
     return run
 
 
+def _preview_admit(*, user, **fields: Any) -> Run:
+    """Record a preview as running, or as refused (TooManyRuns) when its user already has
+    SANDBOX_MAX_PER_USER previews running or everyone SANDBOX_MAX_TOTAL.
+
+    Counted from the database, so the caps hold across web processes. Counting and recording
+    are one transaction that admissions take one at a time: SQLite's transactions begin
+    IMMEDIATE (settings), PostgreSQL takes a transaction-level advisory lock.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADMISSION_LOCK])
+        running = selectors.running_previews().aggregate(
+            total=Count("pk"), mine=Count("pk", filter=Q(user=user))
+        )
+        now = timezone.now()
+        refusal = None
+        if user is not None and running["mine"] >= settings.SANDBOX_MAX_PER_USER:
+            refusal = f"{running['mine']} of your runs are running; wait or cancel one"
+        elif running["total"] >= settings.SANDBOX_MAX_TOTAL:
+            refusal = (
+                f"The server is busy: {running['total']} runs are running; try again in a moment"
+            )
+        if refusal is None:
+            return Run.objects.create(status=RunStatus.RUNNING, started_at=now, user=user, **fields)
+        run = Run(
+            status=RunStatus.FAILED,
+            started_at=now,
+            finished_at=now,
+            duration_ms=0,
+            user=user,
+            **fields,
+        )
+        run.set_error(make_error(ErrorType.TOO_MANY_RUNS, refusal))
+        run.save()
+        return run
+
+
 def run_record_result(*, run: Run, result: SandboxResult) -> None:
-    """Store what the sandbox returned on the run and finish it."""
+    """Store what the sandbox returned on the run, bounded (result_bounded), and finish it."""
     run.status = (
         RunStatus.SUCCEEDED
         if result.ok
         else STATUS_FOR_ERROR.get(error_type(result.error), RunStatus.FAILED)
     )
-    run.result = result.result
+    cell_bytes = settings.PREVIEW_MAX_CELL_BYTES
+    run.result = result_bounded(
+        result.result, cell_bytes=cell_bytes, result_bytes=settings.PREVIEW_MAX_RESULT_BYTES
+    )
     run.logs = result.logs
-    run.set_error(result.error)
+    error = result.error
+    if error:
+        # A user exception's message is as long as the user likes; so is a traceback line.
+        error = {
+            **error,
+            "message": cap_text(error.get("message") or "", cell_bytes),
+            "traceback": cap_text(
+                "\n".join(
+                    cap_text(line, cell_bytes)
+                    for line in (error.get("traceback") or "").split("\n")
+                ),
+                10 * cell_bytes,
+                keep="tail",  # the innermost frames and the message
+            ),
+        }
+    run.set_error(error)
     run.isolation = result.isolation
     run.duration_ms = result.duration_ms
     run.finished_at = timezone.now()

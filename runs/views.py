@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from connections.selectors import connections_for_user, connector_for_user
-from connector_engine.protocol import IngestEngine
+from connector_engine.protocol import ErrorType, IngestEngine
 from runs import selectors, services, tasks
 from runs.forms import PREVIEW_ACTIONS, PreviewForm
 from runs.ingest import services as ingest_services
@@ -50,10 +50,14 @@ def preview(request: HttpRequest, slug: str, action: str) -> HttpResponse:
         object=data["object"],
         row_limit=data["limit"],
     )
+    # Refused because too many previews are running: 429, with the reason in the result panel.
+    status = 429 if run.error_type == ErrorType.TOO_MANY_RUNS else 200
     if action == RunKind.LIST and data["object"]:
         # A prefix was clicked: answer with its children only, for the lazy tree.
-        return render(request, "runs/_tree_children.html", tree_context(run, data["object"]))
-    return render(request, "runs/_result.html", {"run": run, **tree_context(run, None)})
+        context = tree_context(run, data["object"])
+        return render(request, "runs/_tree_children.html", context, status=status)
+    context = {"run": run, **tree_context(run, None)}
+    return render(request, "runs/_result.html", context, status=status)
 
 
 def tree_context(run, prefix: dict | None) -> dict:

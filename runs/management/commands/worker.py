@@ -5,7 +5,9 @@ INSTALLED_APPS, so a `db_worker` command here would be shadowed by the original)
 every db_worker option (--batch, --max-tasks, --interval, --no-reload, ...).
 
 On start it calls `ingest_recover()`: ingests left "running" by a dead process become
-"interrupted" and leftover temporary / unreferenced Parquet files are removed. On the first
+"interrupted" and leftover temporary / unreferenced Parquet files are removed. It then deletes
+finished runs past RUN_RETENTION_DAYS, and again every day in a thread (runs.retention.RunPruner)
+that stops with the worker. On the first
 SIGTERM or Ctrl-C a running ingest stops at once (its sandboxed reads are killed, the run
 ends "interrupted", committed partitions stay) and the worker exits; a second one exits
 immediately.
@@ -13,12 +15,17 @@ immediately.
 
 from __future__ import annotations
 
+import logging
 import os
 
+from django.db import DatabaseError
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
 from django_tasks_db.management.commands import db_worker
 
 from runs.ingest import execution, services
+from runs.retention import RunPruner
+
+logger = logging.getLogger(__name__)
 
 
 class IngestAwareWorker(db_worker.Worker):
@@ -30,7 +37,8 @@ class IngestAwareWorker(db_worker.Worker):
 class Command(db_worker.Command):
     help = (
         "Run the background worker (django-tasks-db) after marking ingests of dead workers "
-        "interrupted and removing their leftover files."
+        "interrupted and removing their leftover files; prune finished runs past their "
+        "retention at start and daily."
     )
 
     def handle(self, *, verbosity: int, **options) -> None:
@@ -39,7 +47,20 @@ class Command(db_worker.Command):
         if interrupted and verbosity:
             ids = ", ".join(f"#{pk}" for pk in interrupted)
             self.stdout.write(f"Marked ingest(s) {ids} interrupted (their worker had died).")
-        self.run_worker(**options)
+        pruner = RunPruner()
+        try:
+            removed = pruner.tick()
+        except DatabaseError:  # the worker still runs; the pruner's thread retries later
+            logger.exception("Pruning runs failed; retrying later.")
+        else:
+            if removed and verbosity:
+                self.stdout.write(f"Removed {removed} finished run(s) past their retention.")
+        reloading = options["reload"] and not options["batch"]
+        if reloading and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true":
+            self.run_worker(**options)  # the reloader's parent: the worker runs in its child
+            return
+        with pruner.running():
+            self.run_worker(**options)
 
     def run_worker(
         self,

@@ -109,6 +109,7 @@ class ErrorType(StrEnum):
     ENVIRONMENT_ERROR = "EnvironmentError"
     SPARK_UNAVAILABLE = "SparkUnavailable"
     SPARK_BUSY = "SparkBusy"
+    TOO_MANY_RUNS = "TooManyRuns"
     SPARK_SESSION_CLOSED = "SparkSessionClosed"
     SPARK_JOB_FAILED = "SparkJobFailed"
     SCHEMA_UNAVAILABLE = "SchemaUnavailable"
