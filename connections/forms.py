@@ -79,7 +79,14 @@ class ConnectionForm(CredentialsChangeForm):
 
     class Meta:
         model = Connection
-        fields = ["name", "description", "packages", "library_code", "shared_with"]
+        fields = [
+            "name",
+            "description",
+            "packages",
+            "library_code",
+            "network_access",
+            "shared_with",
+        ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "packages": forms.Textarea(attrs={"rows": 3, "placeholder": "requests==2.32.3"}),
@@ -89,8 +96,9 @@ class ConnectionForm(CredentialsChangeForm):
     def __init__(self, *args, allow_credentials: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if not allow_credentials:
-            # Members may edit code and packages; credentials and sharing are the owner's.
-            for name in ("credentials", "clear_credentials", "shared_with"):
+            # Members may edit code and packages; credentials, sharing and the network are the
+            # owner's.
+            for name in ("credentials", "clear_credentials", "network_access", "shared_with"):
                 del self.fields[name]
 
 

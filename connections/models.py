@@ -59,6 +59,13 @@ class Connection(models.Model):
         blank=True,
         help_text="Shared Python code, importable by this connection's connectors as `library`.",
     )
+    network_access = models.BooleanField(
+        default=True,
+        help_text=(
+            "Off: its connector code and package builds run with no network at all (no "
+            "downloads from the package index; Spark, reached over the network, is unavailable)."
+        ),
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="connections"
     )

@@ -39,10 +39,12 @@ def connection_create(
     credentials: str = "",
     packages: str = "",
     library_code: str = "",
+    network_access: bool = True,
     shared_with: Iterable[Group] = (),
 ) -> Connection:
     """Create a connection, encrypting its credentials."""
     connection = Connection(
+        network_access=network_access,
         name=name,
         slug=slug or unique_slug(Connection, name),
         description=description,
@@ -68,10 +70,14 @@ def connection_update(
     library_code: str,
     shared_with: Iterable[Group] | None = None,
     credentials: str | None = None,
+    network_access: bool | None = None,
 ) -> Connection:
-    """Change a connection; credentials None keeps them, "" clears them."""
+    """Change a connection; credentials None keeps them, "" clears them; network_access None
+    keeps it."""
     connection.name, connection.description = name, description
     connection.packages, connection.library_code = packages, library_code
+    if network_access is not None:
+        connection.network_access = network_access
     if credentials is not None:
         connection_set_credentials(connection=connection, credentials=credentials)
     connection.full_clean()

@@ -39,6 +39,7 @@ def connection_create(request: HttpRequest) -> HttpResponse:
             credentials=form.credentials_change() or "",
             packages=data["packages"],
             library_code=data["library_code"],
+            network_access=data["network_access"],
             shared_with=data["shared_with"],
         )
         messages.success(request, f"Created connection {connection.name}.")
@@ -79,6 +80,7 @@ def connection_edit(request: HttpRequest, slug: str) -> HttpResponse:
             packages=data["packages"],
             library_code=data["library_code"],
             shared_with=data.get("shared_with") if allowed else None,
+            network_access=data.get("network_access") if allowed else None,
             credentials=form.credentials_change(),
         )
         messages.success(request, "Saved.")

@@ -49,8 +49,8 @@ def run_in_sandbox(
 ) -> SandboxResult:
     """Run one request in the sandbox (never in this process); `cancel` kills it when set.
 
-    With `environment` (from connections.services.connector_environment_ensure), the request
-    runs in that package environment's warm worker; without, in the base environment's.
+    With `environment` (from environments.services.connector_environment_ensure), the request
+    runs in that package environment's warm fork server; without, in the base environment's.
     A request that uses Spark runs in a leased pooled Spark session (the local server starts if
     needed): a session the server closed meanwhile gets a new id and one retry; after the
     sandbox killed the client (timeout, cancel, limits), the session's operations are
@@ -60,6 +60,13 @@ def run_in_sandbox(
         request.code, request.action, request.interface
     ):
         return _execute_sandboxed(request, cancel=cancel, environment=environment)
+    if not request.network:
+        error = make_error(
+            ErrorType.NOT_AVAILABLE,
+            "This connection has no network access, and Spark is reached over the network: "
+            "turn network access on for the connection to use Spark.",
+        )
+        return SandboxResult(ok=False, action=request.action, error=error)
     try:
         with engine_config.spark_session_lease(wait_timeout_s=request.limits.timeout_s) as lease:
             result = _execute_sandboxed(
@@ -121,6 +128,7 @@ def connector_request(
         ),
         object=object,
         limits=limits,
+        network=connector.connection.network_access,
     )
 
 

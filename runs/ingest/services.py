@@ -52,6 +52,11 @@ def check_ingest_engine(connector: Connector, engine: str) -> None:
             "A spark connector already reads through Spark: scale-out is for pandas and bytes "
             "connectors"
         )
+    if engine == IngestEngine.SPARK and not connector.connection.network_access:
+        raise InvalidIngestOption(
+            "This connection has no network access, and Spark is reached over the network: "
+            "ingest without Spark, or turn network access on"
+        )
 
 
 def _active_ingests(connector: Connector) -> QuerySet[Run]:

@@ -216,7 +216,8 @@ class SandboxRequest:
     are concatenated in SandboxResult.table in the same order (see `split_batch`).
     `spark_remote` is the Spark Connect URL (`sc://host:port/;token=...`) the child connects to
     for the spark interface and infer_schema(spark=...); None when the request needs no Spark.
-    Its token is masked like the credentials.
+    Its token is masked like the credentials. `network` False runs the connector in a network
+    namespace of its own (no interface but a loopback that is down): no network at all.
     """
 
     action: str
@@ -230,6 +231,7 @@ class SandboxRequest:
     full_table: bool = False
     objects: list[dict[str, Any]] | None = None
     spark_remote: str | None = None
+    network: bool = True  # False: the connector's process gets no network at all
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

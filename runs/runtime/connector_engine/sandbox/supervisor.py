@@ -62,6 +62,7 @@ class RequestNamespaces:
     """Which per-request namespaces the supervisor managed to enter."""
 
     pid_namespace: bool = False
+    offline: bool = False  # in a network namespace of its own
     problems: list[str] = field(default_factory=list)
 
 
@@ -105,7 +106,19 @@ def supervise(
     """
     deadline = time.monotonic() + request.limits.timeout_s
     masker = Masker(request.credentials, remote_secrets(request.spark_remote))
-    namespaces = enter_request_namespaces(hidden_paths, request.limits.tmp_mb)
+    namespaces = enter_request_namespaces(
+        hidden_paths, request.limits.tmp_mb, network=request.network
+    )
+    if not request.network and not namespaces.offline:  # fail closed: never run it online
+        problems = "; ".join(namespaces.problems)
+        error = make_error(
+            ErrorType.SANDBOX_ERROR,
+            f"This connection has no network access, and the sandbox could not take the "
+            f"network away here ({problems}); nothing was run.",
+        )
+        reply = {"ok": False, "result": None, "logs": "", "error": error}
+        reply["isolation"] = describe_isolation(isolation, namespaces)
+        return reply, b""
     log_r, log_w = os.pipe()
     result_r, result_w = os.pipe()
     status_r, status_w = os.pipe()
@@ -130,9 +143,11 @@ def supervise(
     return reply, table
 
 
-def enter_request_namespaces(hidden_paths: list[str], tmp_mb: int) -> RequestNamespaces:
-    """Enter a user+mount namespace with a private /tmp that hides paths, then a locked one with
-    a new PID space."""
+def enter_request_namespaces(
+    hidden_paths: list[str], tmp_mb: int, *, network: bool = True
+) -> RequestNamespaces:
+    """Enter a user+mount namespace with a private /tmp that hides paths (and, without
+    `network`, a network namespace of its own), then a locked one with a new PID space."""
     state = RequestNamespaces()
     uid, gid = os.geteuid(), os.getegid()
     if uid == 0:
@@ -143,9 +158,11 @@ def enter_request_namespaces(hidden_paths: list[str], tmp_mb: int) -> RequestNam
         except OSError as exc:
             state.problems.append(f"process limit not enforced for root ({exc.strerror})")
     try:
-        linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS)
+        offline = 0 if network else linux.CLONE_NEWNET
+        linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS | offline)
         linux.map_ids_to_self(uid, gid)
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        state.offline = not network
     except OSError as exc:
         state.problems.append(f"per-request namespaces unavailable ({exc.strerror})")
         return state
