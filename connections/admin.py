@@ -27,10 +27,11 @@ class ConnectionAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "owner", "credentials_status", "updated_at"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
-    filter_horizontal = ["shared_with"]
+    filter_horizontal = ["shared_with", "viewers"]
     readonly_fields = ["credentials_status", "created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "description", "owner", "shared_with"]}),
+        (None, {"fields": ["name", "slug", "description", "owner", "shared_with", "viewers"]}),
+        ("Network", {"fields": ["network_access"]}),
         ("Credentials", {"fields": ["credentials_status", "credentials", "clear_credentials"]}),
         ("Code shared by its connectors", {"fields": ["packages", "library_code"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),

@@ -64,7 +64,17 @@ class ConnectionAdminForm(CredentialsChangeForm):
 
     class Meta:
         model = Connection
-        fields = ["name", "slug", "description", "owner", "shared_with", "packages", "library_code"]
+        fields = [
+            "name",
+            "slug",
+            "description",
+            "owner",
+            "shared_with",
+            "viewers",
+            "network_access",
+            "packages",
+            "library_code",
+        ]
 
 
 class ConnectionForm(CredentialsChangeForm):
@@ -74,7 +84,21 @@ class ConnectionForm(CredentialsChangeForm):
         queryset=Group.objects.order_by("name"),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Members of these groups can use the connection and edit its connectors.",
+        label="Shared to use with",
+        help_text=(
+            "Members of these groups edit its connectors, preview and ingest. Their code runs "
+            "with the connection's credentials, so they can read them: share to use only with "
+            "people you would give the credentials to."
+        ),
+    )
+    viewers = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.order_by("name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Shared to view with",
+        help_text=(
+            "Members of these groups see its connectors, runs and partitions; they run nothing."
+        ),
     )
 
     class Meta:
@@ -86,6 +110,7 @@ class ConnectionForm(CredentialsChangeForm):
             "library_code",
             "network_access",
             "shared_with",
+            "viewers",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
@@ -98,7 +123,8 @@ class ConnectionForm(CredentialsChangeForm):
         if not allow_credentials:
             # Members may edit code and packages; credentials, sharing and the network are the
             # owner's.
-            for name in ("credentials", "clear_credentials", "network_access", "shared_with"):
+            owner_only = ("credentials", "clear_credentials", "network_access", "shared_with")
+            for name in (*owner_only, "viewers"):
                 del self.fields[name]
 
 

@@ -33,7 +33,19 @@ Parser = models.TextChoices(
 
 class ConnectionQuerySet(models.QuerySet):
     def visible_to(self, user) -> ConnectionQuerySet:
-        """Connections `user` may see: own, shared with their groups, or all for staff."""
+        """Connections `user` may see: own, shared with their groups (to use or to view), or all
+        for staff."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        groups = user.groups.all()
+        shared = Q(shared_with__in=groups) | Q(viewers__in=groups)
+        return self.filter(Q(owner=user) | shared).distinct()
+
+    def usable_by(self, user) -> ConnectionQuerySet:
+        """Connections `user` may run code on and change: own, shared with their groups to use,
+        or all for staff."""
         if not user.is_authenticated:
             return self.none()
         if user.is_staff:
@@ -69,8 +81,25 @@ class Connection(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="connections"
     )
+    # Two share levels. Use: edit connectors, preview, ingest (whoever runs code on a connection
+    # can read its credentials: masking stops accidents, not intent). View: see connectors, runs
+    # and partitions, run nothing.
     shared_with = models.ManyToManyField(
-        Group, blank=True, related_name="connections", help_text="Groups whose members may use it."
+        Group,
+        blank=True,
+        related_name="connections",
+        help_text=(
+            "Groups whose members may use it: edit its connectors, preview and ingest. Their code "
+            "runs with the credentials, so they can read them."
+        ),
+    )
+    viewers = models.ManyToManyField(
+        Group,
+        blank=True,
+        related_name="viewable_connections",
+        help_text=(
+            "Groups whose members may see its connectors, runs and partitions, and run nothing."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -14,27 +14,39 @@ def connections_for_user(user) -> QuerySet[Connection]:
     return Connection.objects.visible_to(user).prefetch_related("connectors")
 
 
-def connection_for_user(user, slug: str) -> Connection:
-    """The connection `slug` if `user` may see it: 404 when missing, 403 without access."""
+def connection_for_user(user, slug: str, *, use: bool = False) -> Connection:
+    """The connection `slug` if `user` may see it (with `use`: run code on it and change it):
+    404 when missing, 403 without access."""
     connection = Connection.objects.filter(slug=slug).first()
     if connection is None:
         raise Http404("No such connection.")
-    _require_visible(user, connection.pk)
+    _require_access(user, connection.pk, use=use)
     return connection
 
 
-def connector_for_user(user, slug: str) -> Connector:
-    """The connector `slug` if `user` may see its connection: 404 when missing, else 403."""
+def connector_for_user(user, slug: str, *, use: bool = False) -> Connector:
+    """The connector `slug` if `user` may see its connection (with `use`: run and change it):
+    404 when missing, else 403."""
     connector = Connector.objects.select_related("connection").filter(slug=slug).first()
     if connector is None:
         raise Http404("No such connector.")
-    _require_visible(user, connector.connection_id)
+    _require_access(user, connector.connection_id, use=use)
     return connector
 
 
-def _require_visible(user, connection_id: int) -> None:
-    if not Connection.objects.visible_to(user).filter(pk=connection_id).exists():
+def can_use(user, connection: Connection) -> bool:
+    """Whether `user` may run code on the connection and change it (not only view it)."""
+    return Connection.objects.usable_by(user).filter(pk=connection.pk).exists()
+
+
+def _require_access(user, connection_id: int, *, use: bool) -> None:
+    connections = Connection.objects.all()
+    if not connections.visible_to(user).filter(pk=connection_id).exists():
         raise PermissionDenied("This connection is not shared with you.")
+    if use and not connections.usable_by(user).filter(pk=connection_id).exists():
+        raise PermissionDenied(
+            "This connection is shared with you to view: you cannot run or change it."
+        )
 
 
 def can_change_credentials(user, connection: Connection) -> bool:

@@ -41,6 +41,7 @@ def connection_create(
     library_code: str = "",
     network_access: bool = True,
     shared_with: Iterable[Group] = (),
+    viewers: Iterable[Group] = (),
 ) -> Connection:
     """Create a connection, encrypting its credentials."""
     connection = Connection(
@@ -58,6 +59,7 @@ def connection_create(
     with transaction.atomic():
         connection.save()
         connection.shared_with.set(shared_with)
+        connection.viewers.set(viewers)
     return connection
 
 
@@ -69,6 +71,7 @@ def connection_update(
     packages: str,
     library_code: str,
     shared_with: Iterable[Group] | None = None,
+    viewers: Iterable[Group] | None = None,
     credentials: str | None = None,
     network_access: bool | None = None,
 ) -> Connection:
@@ -85,6 +88,8 @@ def connection_update(
         connection.save()
         if shared_with is not None:
             connection.shared_with.set(shared_with)
+        if viewers is not None:
+            connection.viewers.set(viewers)
     return connection
 
 

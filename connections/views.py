@@ -17,6 +17,7 @@ from connections.forms import ConnectionForm, ConnectorCodeForm, ConnectorCreate
 from connections.models import Connection
 from connections.selectors import (
     can_change_credentials,
+    can_use,
     connection_for_user,
     connector_for_user,
     version_for_connector,
@@ -41,6 +42,7 @@ def connection_create(request: HttpRequest) -> HttpResponse:
             library_code=data["library_code"],
             network_access=data["network_access"],
             shared_with=data["shared_with"],
+            viewers=data["viewers"],
         )
         messages.success(request, f"Created connection {connection.name}.")
         return redirect("connection_detail", slug=connection.slug)
@@ -68,7 +70,7 @@ def connection_page_context(request: HttpRequest, connection: Connection) -> dic
 @require_http_methods(["GET", "POST"])
 def connection_edit(request: HttpRequest, slug: str) -> HttpResponse:
     """Edit a connection; only its owner and staff see the credentials and sharing fields."""
-    connection = connection_for_user(request.user, slug)
+    connection = connection_for_user(request.user, slug, use=True)
     allowed = can_change_credentials(request.user, connection)
     form = ConnectionForm(request.POST or None, instance=connection, allow_credentials=allowed)
     if request.method == "POST" and form.is_valid():
@@ -80,6 +82,7 @@ def connection_edit(request: HttpRequest, slug: str) -> HttpResponse:
             packages=data["packages"],
             library_code=data["library_code"],
             shared_with=data.get("shared_with") if allowed else None,
+            viewers=data.get("viewers") if allowed else None,
             network_access=data.get("network_access") if allowed else None,
             credentials=form.credentials_change(),
         )
@@ -93,7 +96,7 @@ def connection_edit(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def connector_create(request: HttpRequest, slug: str) -> HttpResponse:
     """Create a connector in a connection from one of the starting templates."""
-    connection = connection_for_user(request.user, slug)
+    connection = connection_for_user(request.user, slug, use=True)
     form = ConnectorCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         starter = STARTERS_BY_KEY[form.cleaned_data["starter"]]
@@ -131,6 +134,7 @@ def connector_editor(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "connector": connector,
             "connection": connector.connection,
+            "can_use": can_use(request.user, connector.connection),
             "form": form,
             "latest_version": connector.latest_version,
             "runs": connector.runs.select_related("user", "code_version")[:10],
@@ -149,7 +153,7 @@ def connector_editor(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def connector_save(request: HttpRequest, slug: str) -> JsonResponse:
     """Save the editor's code; a change makes a new version."""
-    connector = connector_for_user(request.user, slug)
+    connector = connector_for_user(request.user, slug, use=True)
     form = ConnectorCodeForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"saved": False, "errors": form.errors.get_json_data()}, status=400)
@@ -207,7 +211,7 @@ def connector_versions(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def connector_revert(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     """Make a new version with an earlier version's code."""
-    connector = connector_for_user(request.user, slug)
+    connector = connector_for_user(request.user, slug, use=True)
     version = version_for_connector(connector, number)
     latest = services.connector_revert(connector=connector, version=version, author=request.user)
     messages.success(request, f"Reverted to version {number} as version {latest.number}.")

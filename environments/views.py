@@ -18,7 +18,7 @@ from environments.selectors import package_file_for_connection
 @require_POST
 def package_file_upload(request: HttpRequest, slug: str) -> HttpResponse:
     """Upload a package file to a connection (anyone who may edit the connection)."""
-    connection = connection_for_user(request.user, slug)
+    connection = connection_for_user(request.user, slug, use=True)
     form = PackageFileForm(request.POST, request.FILES)
     if form.is_valid():
         upload = form.cleaned_data["file"]
@@ -46,7 +46,7 @@ def package_file_upload(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def package_file_delete(request: HttpRequest, slug: str, file_id: int) -> HttpResponse:
     """Remove an uploaded package file from a connection."""
-    connection = connection_for_user(request.user, slug)
+    connection = connection_for_user(request.user, slug, use=True)
     package_file = package_file_for_connection(connection, file_id)
     services.package_file_delete(package_file=package_file)
     messages.success(request, f"Removed {package_file.filename}.")
@@ -56,7 +56,7 @@ def package_file_delete(request: HttpRequest, slug: str, file_id: int) -> HttpRe
 @require_POST
 def environment_rebuild(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     """Build one of the connection's environments again (waits for pip)."""
-    connection = connection_for_user(request.user, slug)
+    connection = connection_for_user(request.user, slug, use=True)
     try:
         outcome = services.environment_rebuild(connection=connection, key=key)
     except ValueError as exc:

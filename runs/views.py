@@ -33,7 +33,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_POST
 def preview(request: HttpRequest, slug: str, action: str) -> HttpResponse:
     """Run a preview of the editor's current code and return its result panel."""
-    connector = connector_for_user(request.user, slug)
+    connector = connector_for_user(request.user, slug, use=True)
     if action not in PREVIEW_ACTIONS:
         return HttpResponse(f"Unknown preview {action!r}.", status=404)
     form = PreviewForm(request.POST)
@@ -108,12 +108,13 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return render(request, "runs/detail.html", context)
 
 
-def _run_for_user(request: HttpRequest, run_id: int) -> Run:
-    """The run, if the user may see its connector: 404 when missing, else 403."""
+def _run_for_user(request: HttpRequest, run_id: int, *, use: bool = False) -> Run:
+    """The run, if the user may see its connector (with `use`: act on it): 404 when missing,
+    else 403."""
     run = get_object_or_404(
         Run.objects.select_related("connector", "code_version", "user"), pk=run_id
     )
-    connector_for_user(request.user, run.connector.slug)
+    connector_for_user(request.user, run.connector.slug, use=use)
     return run
 
 
@@ -124,7 +125,7 @@ def _run_for_user(request: HttpRequest, run_id: int) -> Run:
 def ingest_start(request: HttpRequest, slug: str) -> HttpResponse:
     """Queue an ingest of the connector's saved code and show its run ("engine": spark scales
     the reads out on Spark)."""
-    connector = connector_for_user(request.user, slug)
+    connector = connector_for_user(request.user, slug, use=True)
     engine = request.POST.get("engine") or IngestEngine.SANDBOX
     try:
         run = tasks.ingest_enqueue(connector=connector, user=request.user, engine=engine)
@@ -140,7 +141,7 @@ def ingest_start(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def ingest_plan(request: HttpRequest, slug: str) -> HttpResponse:
     """What the next ingest will do: list in the sandbox and compare, writing nothing."""
-    connector = connector_for_user(request.user, slug)
+    connector = connector_for_user(request.user, slug, use=True)
     plan = ingest_services.ingest_plan(connector=connector)
     return render(request, "runs/_ingest_plan.html", {"plan": plan.to_dict()})
 
@@ -148,7 +149,7 @@ def ingest_plan(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     """Cancel a queued or running ingest; what was committed stays."""
-    run = _run_for_user(request, run_id)
+    run = _run_for_user(request, run_id, use=True)
     if not ingest_services.ingest_cancel(run=run):
         messages.info(request, "The run had already finished.")
     return redirect("runs:detail", run_id=run.pk)
