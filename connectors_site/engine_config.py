@@ -104,6 +104,8 @@ def environment_store() -> EnvironmentStore:
         limits=BuildLimits(
             tmp_mb=settings.ENVIRONMENT_BUILD_TMP_MB,
             memory_mb=settings.ENVIRONMENT_BUILD_MEMORY_MB,
+            resolve_timeout_s=settings.ENVIRONMENT_RESOLVE_TIMEOUT_S,
+            max_size_mb=settings.ENVIRONMENT_MAX_MB,
         ),
     )
 

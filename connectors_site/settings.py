@@ -298,6 +298,10 @@ ENVIRONMENT_BUILD_TIMEOUT_S = envfloat("ENVIRONMENT_BUILD_TIMEOUT_S", 900.0, min
 # A build's private /tmp (also its HOME) and its address space (pip and sdists' build code).
 ENVIRONMENT_BUILD_TMP_MB = envint("ENVIRONMENT_BUILD_TMP_MB", 2048, minimum=16)
 ENVIRONMENT_BUILD_MEMORY_MB = envint("ENVIRONMENT_BUILD_MEMORY_MB", 4096, minimum=256)
+# pip backtracking (trying version after version of a requirement) for longer fails the build
+# and names the requirement to pin; a build directory larger than ENVIRONMENT_MAX_MB is stopped.
+ENVIRONMENT_RESOLVE_TIMEOUT_S = envfloat("ENVIRONMENT_RESOLVE_TIMEOUT_S", 120.0, minimum=1.0)
+ENVIRONMENT_MAX_MB = envint("ENVIRONMENT_MAX_MB", 4096, minimum=16)
 ENVIRONMENT_MAX_IDLE_DAYS = envfloat("ENVIRONMENT_MAX_IDLE_DAYS", 30.0, minimum=0.0)
 ENVIRONMENT_WORKER_IDLE_S = envfloat("ENVIRONMENT_WORKER_IDLE_S", 300.0, minimum=0.1)
 ENVIRONMENT_UPLOAD_MAX_MB = envint("ENVIRONMENT_UPLOAD_MAX_MB", 100, minimum=1)

@@ -15,13 +15,16 @@ from environments.models import Environment, PackageFile
 
 def connector_environment_spec(connector: Connector) -> EnvironmentSpec:
     """What the connector's environment holds: the connection's and its own requirements and
-    the connection's uploaded package files. Raises RequirementsError on invalid stored text."""
+    the connection's uploaded package files, built offline when the connection has no network
+    access. Raises RequirementsError on invalid stored text."""
     connection = connector.connection
     files = [
         PackageFileRef(f.filename, f.sha256, str(f.storage_path))
         for f in connection.package_files.all()
     ]
-    return environment_spec([connection.packages, connector.packages], files)
+    return environment_spec(
+        [connection.packages, connector.packages], files, network=connection.network_access
+    )
 
 
 @dataclass

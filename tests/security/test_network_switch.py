@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.urls import reverse
 
+from environments.selectors import connector_environment_spec
 from runs.ingest import services as ingest_services
 from runs.models import RunStatus
 from runs.services import preview_run
@@ -105,3 +106,13 @@ def test_only_the_owner_switches_the_network(client, owner, member, connection):
     client.force_login(owner)
     page = client.get(reverse("connection_edit", args=[connection.slug])).content.decode()
     assert 'name="network_access"' in page
+
+
+def test_an_offline_connection_builds_its_environment_offline(owner):
+    offline = make_connection(owner=owner, name="Offline", network_access=False, packages="six")
+    online = make_connection(owner=owner, name="Online", packages="six")
+    spec_off = connector_environment_spec(make_connector(connection=offline, name="A"))
+    spec_on = connector_environment_spec(make_connector(connection=online, name="B"))
+
+    assert spec_off.network is False and spec_on.network is True
+    assert spec_off.key != spec_on.key  # never served a build made with network

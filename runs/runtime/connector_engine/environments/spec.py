@@ -2,7 +2,8 @@
 
 An environment is identified by `environment_key(spec)`: a hash of the interpreter
 (implementation, Python version and the app's installed base packages), the sorted, normalised
-requirement lines and the uploaded package files (name and SHA-256).
+requirement lines and the uploaded package files (name and SHA-256), and whether it is built
+without network access (only then: the keys of environments with network access are unchanged).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class EnvironmentSpec:
 
     requirements: tuple[str, ...] = ()
     files: tuple[PackageFileRef, ...] = ()
+    # False: built with no network at all (only uploaded files and what the base has).
+    network: bool = True
 
     @property
     def empty(self) -> bool:
@@ -45,17 +48,24 @@ class EnvironmentSpec:
         return environment_key(self)
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described: dict[str, Any] = {
             "python": python_tag(),
             "requirements": list(self.requirements),
             "files": [{"name": f.name, "sha256": f.sha256} for f in self.files],
         }
+        if not self.network:
+            described["network"] = False
+        return described
 
 
 def environment_spec(
-    requirement_texts: Iterable[str], files: Iterable[PackageFileRef] = ()
+    requirement_texts: Iterable[str],
+    files: Iterable[PackageFileRef] = (),
+    *,
+    network: bool = True,
 ) -> EnvironmentSpec:
-    """Combine requirement texts (connection's, then connector's) and files into a spec.
+    """Combine requirement texts (connection's, then connector's) and files into a spec;
+    `network` False builds it without network access.
 
     Raises RequirementsError when a text has bad lines.
     """
@@ -63,7 +73,7 @@ def environment_spec(
     for text in requirement_texts:
         lines.update(requirement_lines(text))
     ordered_files = sorted(set(files), key=lambda f: (f.name, f.sha256))
-    return EnvironmentSpec(tuple(sorted(lines)), tuple(ordered_files))
+    return EnvironmentSpec(tuple(sorted(lines)), tuple(ordered_files), network)
 
 
 def python_tag() -> str:
