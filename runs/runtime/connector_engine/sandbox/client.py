@@ -310,14 +310,7 @@ class Sandbox:
             except ReplyTooLarge as exc:
                 # The supervisor caps its reply; only a broken one gets here. This request fails,
                 # the fork server (and every request it serves) carries on.
-                error = reply_too_large_error(exc.size)
-                return SandboxResult(
-                    ok=False,
-                    action=request.action,
-                    error=error,
-                    duration_ms=_elapsed_ms(started),
-                    isolation=self.isolation,
-                )
+                return self._failed(request, reply_too_large_error(exc.size), started)
             except ForkServerUnavailable as exc:
                 problem = f"{exc}. {forkserver.stderr_tail()}".strip()
                 self._discard(forkserver)
@@ -327,20 +320,20 @@ class Sandbox:
                 break
             return self._result(request, envelope, table, started)
         error = make_error(ErrorType.SANDBOX_ERROR, f"The sandbox failed: {problem}")
+        return self._failed(request, error, started)
+
+    def _cancelled(self, request: SandboxRequest, started: float) -> SandboxResult:
+        """Return the result of a request its caller cancelled."""
+        return self._failed(request, cancelled_error(), started)
+
+    def _failed(
+        self, request: SandboxRequest, error: dict[str, Any], started: float
+    ) -> SandboxResult:
+        """Return a failed result of this sandbox that no supervisor replied to."""
         return SandboxResult(
             ok=False,
             action=request.action,
             error=error,
-            duration_ms=_elapsed_ms(started),
-            isolation=self.isolation,
-        )
-
-    def _cancelled(self, request: SandboxRequest, started: float) -> SandboxResult:
-        """Return the result of a request its caller cancelled."""
-        return SandboxResult(
-            ok=False,
-            action=request.action,
-            error=cancelled_error(),
             duration_ms=_elapsed_ms(started),
             isolation=self.isolation,
         )
