@@ -135,24 +135,30 @@ def spark_remote() -> str:
     return spark_server().remote()
 
 
-def spark_sessions() -> SessionPool:
-    """The pool of Spark Connect session ids this installation's processes share.
+def spark_sessions(tenant: str) -> SessionPool:
+    """The pool of Spark Connect session ids of one tenant (a connection), shared by this
+    installation's processes.
 
-    One pool per engine version: an ingest adds the engine to its session as an artifact, and a
-    session that outlives an upgrade (a cluster's) must not offer Spark two engines.
+    Per tenant: Spark keeps Python workers, their working directory and what code leaves there
+    per session, so a session one connection's code used is never leased to another's. Per
+    engine version: an ingest adds the engine to its session as an artifact, and a session that
+    outlives an upgrade (a cluster's) must not offer Spark two engines.
     """
-    directory = settings.SPARK_DIR / "sessions" / engine_version()
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in tenant) or "default"
+    directory = settings.SPARK_DIR / "sessions" / engine_version() / name
     return SessionPool(directory, settings.SPARK_SESSION_POOL)
 
 
 @contextlib.contextmanager
-def spark_session_lease(*, wait_timeout_s: float | None = None) -> Iterator[SessionLease]:
+def spark_session_lease(
+    *, tenant: str, wait_timeout_s: float | None = None
+) -> Iterator[SessionLease]:
     """Lease a pooled session on the Spark in use; `lease.url` is its URL with `session_id`.
 
     Raises SparkServerError when the local server cannot start and SessionPoolBusy when no
     session frees up within `wait_timeout_s`.
     """
-    with spark_sessions().lease(spark_remote(), wait_timeout_s) as lease:
+    with spark_sessions(tenant).lease(spark_remote(), wait_timeout_s) as lease:
         yield lease
 
 

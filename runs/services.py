@@ -68,7 +68,10 @@ def run_in_sandbox(
         )
         return SandboxResult(ok=False, action=request.action, error=error)
     try:
-        with engine_config.spark_session_lease(wait_timeout_s=request.limits.timeout_s) as lease:
+        lease_session = engine_config.spark_session_lease(
+            tenant=request.tenant, wait_timeout_s=request.limits.timeout_s
+        )
+        with lease_session as lease:
             result = _execute_sandboxed(
                 replace(request, spark_remote=lease.url), cancel=cancel, environment=environment
             )
@@ -129,6 +132,7 @@ def connector_request(
         object=object,
         limits=limits,
         network=connector.connection.network_access,
+        tenant=f"connection-{connector.connection_id}",
     )
 
 

@@ -135,7 +135,10 @@ class SparkReads:
         while True:
             wait_s = max(min(LEASE_POLL_S, deadline - time.monotonic()), 0)
             try:
-                with engine_config.spark_session_lease(wait_timeout_s=wait_s) as lease:
+                lease_session = engine_config.spark_session_lease(
+                    tenant=self.context.request.tenant, wait_timeout_s=wait_s
+                )
+                with lease_session as lease:
                     return self._run_leased(job, lease)
             except SparkServerError as exc:
                 raise SparkJobError(make_error(ErrorType.SPARK_UNAVAILABLE, str(exc))) from None

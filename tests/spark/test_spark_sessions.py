@@ -18,7 +18,7 @@ from connectors_site import engine_config
 from runs import services
 from runs.models import RunStatus
 from runs.services import preview_run
-from tests.factories import make_connector
+from tests.factories import make_connection, make_connector
 
 pytestmark = [pytest.mark.django_db, pytest.mark.spark]
 
@@ -140,9 +140,12 @@ def test_it_rotates_a_session_the_server_closed(spark_server, connection, settin
         from pyspark.sql.connect.session import SparkSession
 
     url = spark_server.remote()
+    tenant = f"connection-{connection.pk}"
     closed = set()
     with contextlib.ExitStack() as stack:  # every slot's id, closed on the server
-        leases = [stack.enter_context(engine_config.spark_session_lease()) for _ in range(4)]
+        leases = [
+            stack.enter_context(engine_config.spark_session_lease(tenant=tenant)) for _ in range(4)
+        ]
         for lease in leases:
             session = SparkSession.builder.remote(url_with_session(url, lease.session_id)).create()
             session.range(1).collect()
@@ -156,7 +159,8 @@ def test_it_rotates_a_session_the_server_closed(spark_server, connection, settin
     assert run.status == RunStatus.SUCCEEDED, (run.error_type, run.error_message)
     (used,) = session_ids(run.logs)
     assert used not in closed
-    slots = {p.read_text() for p in engine_config.spark_sessions().directory.glob("slot-*")}
+    pool = engine_config.spark_sessions(tenant)
+    slots = {p.read_text() for p in pool.directory.glob("slot-*")}
     assert used in slots and len(slots & closed) == 3  # only the leased slot was rotated
 
 
@@ -173,3 +177,21 @@ def test_it_reuses_the_pooled_sessions_after_the_server_was_restarted(spark_serv
     assert after.status == RunStatus.SUCCEEDED, (after.error_type, after.error_message)
     assert spark_server.starts == starts + 1
     assert session_ids(after.logs) == session_ids(before.logs)  # a new server, the same id
+
+
+def test_one_connections_sessions_are_never_leased_to_another(spark_server, owner, connection):
+    """A module one connection's UDF plants in its session's Python workers' working directory
+    never reaches another connection's code: they never share a session."""
+    code = UDF_READER.replace("PAUSE", "0")
+    other = make_connection(owner=owner, name="Another tenant")
+    mine = make_connector(connection=connection, name="Mine", code=code, interface="spark")
+    theirs = make_connector(connection=other, name="Theirs", code=code, interface="spark")
+
+    def used(connector) -> set[str]:
+        runs = [preview_run(connector=connector, action="read") for _ in range(3)]
+        return {found for run in runs for found in session_ids(run.logs)}
+
+    mine_ids, theirs_ids = used(mine), used(theirs)
+
+    assert mine_ids and theirs_ids
+    assert not mine_ids & theirs_ids

@@ -217,7 +217,9 @@ class SandboxRequest:
     `spark_remote` is the Spark Connect URL (`sc://host:port/;token=...`) the child connects to
     for the spark interface and infer_schema(spark=...); None when the request needs no Spark.
     Its token is masked like the credentials. `network` False runs the connector in a network
-    namespace of its own (no interface but a loopback that is down): no network at all.
+    namespace of its own (no interface but a loopback that is down): no network at all. `tenant`
+    names whose code it is (a connection): a Spark session one tenant's code used is never
+    leased to another's.
     """
 
     action: str
@@ -232,6 +234,7 @@ class SandboxRequest:
     objects: list[dict[str, Any]] | None = None
     spark_remote: str | None = None
     network: bool = True  # False: the connector's process gets no network at all
+    tenant: str = ""  # whose code it is (a connection)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -16,6 +16,8 @@ from connectors_site import engine_config
 from runs.ingest.reads import ReadContext
 from runs.ingest.spark_reads import SparkReads
 
+TENANT = "connection-1"
+
 
 @pytest.fixture
 def one_session(settings, tmp_path):
@@ -26,7 +28,9 @@ def one_session(settings, tmp_path):
 
 
 def spark_reads(timeout_s: float, cancel: threading.Event) -> SparkReads:
-    request = SandboxRequest(action="read", code="", limits=Limits(timeout_s=timeout_s))
+    request = SandboxRequest(
+        action="read", code="", limits=Limits(timeout_s=timeout_s), tenant=TENANT
+    )
 
     def no_sandbox(request, **kwargs):
         raise AssertionError("no sandbox request expected")
@@ -56,7 +60,7 @@ def job(tmp_path: Path) -> SparkJob:
 
 def test_a_cancel_ends_the_wait_for_a_pooled_session(one_session, tmp_path):
     cancel = threading.Event()
-    with engine_config.spark_session_lease():  # the only session is in use
+    with engine_config.spark_session_lease(tenant=TENANT):  # the only session is in use
         threading.Timer(0.3, cancel.set).start()
         started = time.monotonic()
         with pytest.raises(SparkJobError) as raised:
@@ -66,7 +70,8 @@ def test_a_cancel_ends_the_wait_for_a_pooled_session(one_session, tmp_path):
 
 
 def test_a_run_whose_session_stays_busy_fails_with_spark_busy(one_session, tmp_path):
-    with engine_config.spark_session_lease(), pytest.raises(SparkJobError) as raised:
+    lease = engine_config.spark_session_lease(tenant=TENANT)
+    with lease, pytest.raises(SparkJobError) as raised:
         spark_reads(0.5, threading.Event()).run_job(job(tmp_path))
     assert raised.value.error["type"] == "SparkBusy"
     assert "0.5 s" in raised.value.error["message"]
