@@ -130,12 +130,14 @@ _last_used_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class ConnectorEnvironment:
-    """The environment a connector runs in: None key for no packages, or why it cannot run."""
+    """The environment a connector runs in: None key for no packages, or why it cannot run
+    (it failed to build, or it is still being built in the background)."""
 
     key: str | None = None
     ready: ReadyEnvironment | None = None
     error: str = ""  # "The environment failed to build: ..." (then `ready` is None)
     log: str = ""
+    building: bool = False  # not built yet: its build runs (or is queued) in the worker
 
     @property
     def ok(self) -> bool:
@@ -143,7 +145,8 @@ class ConnectorEnvironment:
 
     def run_error(self) -> dict[str, Any]:
         """The error of a run that cannot use this environment: pip's build log as its trace."""
-        return make_error(ErrorType.ENVIRONMENT_ERROR, self.error, traceback=self.log)
+        kind = ErrorType.ENVIRONMENT_BUILDING if self.building else ErrorType.ENVIRONMENT_ERROR
+        return make_error(kind, self.error, traceback=self.log)
 
 
 def connector_environment_ensure(*, connector: Connector) -> ConnectorEnvironment:
@@ -152,17 +155,42 @@ def connector_environment_ensure(*, connector: Connector) -> ConnectorEnvironmen
     Connection packages + connector packages + the connection's uploaded files; a connector
     with none of them runs in the base environment (key None). Callers run their sandbox
     requests in `ready` (engine_config.sandboxes().lease(ready)) and record `key` on the run;
-    when `ok` is False they fail the run with `error` ("The environment failed to build:
-    <pip's message>"). An ingest resolves it once per run and passes it to its listing and
-    every partition read.
+    when `ok` is False they fail the run with `run_error()`. The worker (ingests, background
+    builds) and the commands wait; web requests use `connector_environment_current` and leave
+    the build to the worker (environments.tasks).
     """
+    return _connector_environment(connector, build=True)
+
+
+def connector_environment_current(*, connector: Connector) -> ConnectorEnvironment:
+    """Return the connector's environment as it is now, never building: one not built yet is
+    `building` (its build is the worker's: environments.tasks.connector_environment_start)."""
+    return _connector_environment(connector, build=False)
+
+
+def _connector_environment(connector: Connector, *, build: bool) -> ConnectorEnvironment:
     try:
         spec = connector_environment_spec(connector)
     except RequirementsError as exc:
         return ConnectorEnvironment(error="The requirements are invalid: " + " ".join(exc.problems))
     if spec.empty:
         return ConnectorEnvironment()
-    outcome = environment_ensure(spec=spec)
+    if build:
+        outcome = environment_ensure(spec=spec)
+    else:
+        store = engine_config.environment_store()
+        known = store.known(spec.key)
+        if known is None:
+            return ConnectorEnvironment(
+                key=spec.key,
+                building=True,
+                error=(
+                    "The package environment is being built in the background; run this again "
+                    "when the connection page shows it ready."
+                ),
+            )
+        _environment_used(store, spec, known)
+        outcome = known
     if not outcome.ok:
         return ConnectorEnvironment(
             key=outcome.key,
@@ -170,6 +198,21 @@ def connector_environment_ensure(*, connector: Connector) -> ConnectorEnvironmen
             log=outcome.log,
         )
     return ConnectorEnvironment(key=outcome.key, ready=outcome.ready)
+
+
+def environment_build_claim(*, connector: Connector) -> bool:
+    """Mark the connector's environment building; False when a build of it already runs (one
+    started within ENVIRONMENT_BUILD_TIMEOUT_S), so a build is queued once."""
+    spec = connector_environment_spec(connector)
+    started = timezone.now()
+    recent = started - timedelta(seconds=settings.ENVIRONMENT_BUILD_TIMEOUT_S)
+    with transaction.atomic():
+        row = Environment.objects.select_for_update().filter(key=spec.key).first()
+        building = row is not None and row.status == EnvironmentStatus.BUILDING
+        if building and row.build_started_at and row.build_started_at > recent:
+            return False
+        _environment_building(spec, started)
+    return True
 
 
 def environment_ensure(*, spec: EnvironmentSpec, force: bool = False) -> BuildOutcome:
@@ -184,17 +227,7 @@ def environment_ensure(*, spec: EnvironmentSpec, force: bool = False) -> BuildOu
         if known is not None:
             _environment_used(store, spec, known)
             return known
-    Environment.objects.update_or_create(
-        key=spec.key,
-        defaults={"status": EnvironmentStatus.BUILDING, "build_started_at": timezone.now()},
-        create_defaults={
-            "status": EnvironmentStatus.BUILDING,
-            "build_started_at": timezone.now(),
-            "python": python_tag(),
-            "requirements": list(spec.requirements),
-            "files": spec.describe()["files"],
-        },
-    )
+    _environment_building(spec, timezone.now())
     outcome = store.ensure(spec, force=force)
     _environment_record(spec, outcome if outcome.built else store.outcome(spec.key) or outcome)
     if force:
@@ -204,16 +237,19 @@ def environment_ensure(*, spec: EnvironmentSpec, force: bool = False) -> BuildOu
     return outcome
 
 
-def environment_rebuild(*, connection: Connection, key: str) -> BuildOutcome:
-    """Rebuild the environment `key` used by one of the connection's connectors."""
-    for connector in connection.connectors.all():
-        try:
-            spec = connector_environment_spec(connector)
-        except RequirementsError:
-            continue
-        if not spec.empty and spec.key == key:
-            return environment_ensure(spec=spec, force=True)
-    raise ValueError("No connector of this connection uses that environment now.")
+def _environment_building(spec: EnvironmentSpec, started: datetime) -> None:
+    """Record that a build of `spec` started."""
+    Environment.objects.update_or_create(
+        key=spec.key,
+        defaults={"status": EnvironmentStatus.BUILDING, "build_started_at": started},
+        create_defaults={
+            "status": EnvironmentStatus.BUILDING,
+            "build_started_at": started,
+            "python": python_tag(),
+            "requirements": list(spec.requirements),
+            "files": spec.describe()["files"],
+        },
+    )
 
 
 def environments_prune(*, max_idle_days: float | None = None) -> list[str]:

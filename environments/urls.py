@@ -4,6 +4,11 @@ from environments import views
 
 urlpatterns = [
     path(
+        "connections/<slug:slug>/environments/",
+        views.connection_environments,
+        name="connection_environments",
+    ),
+    path(
         "connections/<slug:slug>/packages/upload/",
         views.package_file_upload,
         name="package_file_upload",

@@ -6,13 +6,14 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from connections.selectors import connection_for_user
 from connections.views import connection_page_context
-from environments import services
+from environments import services, tasks
 from environments.forms import PackageFileForm
 from environments.selectors import package_file_for_connection
+from environments.templatetags.environment_tags import connection_environments_context
 
 
 @require_POST
@@ -55,15 +56,20 @@ def package_file_delete(request: HttpRequest, slug: str, file_id: int) -> HttpRe
 
 @require_POST
 def environment_rebuild(request: HttpRequest, slug: str, key: str) -> HttpResponse:
-    """Build one of the connection's environments again (waits for pip)."""
+    """Queue a rebuild of one of the connection's environments for the worker."""
     connection = connection_for_user(request.user, slug, use=True)
     try:
-        outcome = services.environment_rebuild(connection=connection, key=key)
+        tasks.environment_rebuild_enqueue(connection=connection, key=key)
     except ValueError as exc:
         messages.error(request, str(exc))
     else:
-        if outcome.ok:
-            messages.success(request, f"Rebuilt environment {key[:12]}.")
-        else:
-            messages.error(request, f"Environment {key[:12]} failed to build: {outcome.error}")
+        messages.success(request, f"Rebuilding environment {key[:12]} in the background.")
     return redirect("connection_detail", slug=connection.slug)
+
+
+@require_GET
+def connection_environments(request: HttpRequest, slug: str) -> HttpResponse:
+    """The connection page's package section alone: it refreshes itself while a build runs."""
+    connection = connection_for_user(request.user, slug)
+    context = connection_environments_context(connection)
+    return render(request, "environments/connection_environments.html", context)

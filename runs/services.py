@@ -33,6 +33,7 @@ from connector_engine.spark.server import SparkServerError
 from connector_engine.spark.sessions import SessionPoolBusy
 from connectors_site import engine_config
 from environments.services import connector_environment_ensure
+from environments.tasks import connector_environment_start
 from runs import selectors
 from runs.bounds import result_bounded
 from runs.models import STATUS_FOR_ERROR, Run, RunStatus
@@ -148,8 +149,14 @@ def preview_run(
     row_limit: int | None = None,
     max_objects: int | None = None,
     timeout_s: float | None = None,
+    wait_for_environment: bool = True,
 ) -> Run:
-    """Preview `action` on a connector's saved code, or on the given unsaved code; record it."""
+    """Preview `action` on a connector's saved code, or on the given unsaved code; record it.
+
+    A connector whose package environment is not built yet waits for its build, unless
+    `wait_for_environment` is False (web requests): then the build is queued for the worker and
+    the preview fails at once with EnvironmentBuilding.
+    """
     code = connector.code if code is None else code
     interface = interface or connector.interface
     parser = connector.parser if parser is None else parser
@@ -185,7 +192,10 @@ def preview_run(
             parser=parser,
             object=object,
         )
-        environment = connector_environment_ensure(connector=connector)  # may build it: waits
+        if wait_for_environment:
+            environment = connector_environment_ensure(connector=connector)  # may build: waits
+        else:
+            environment = connector_environment_start(connector=connector)
         run.parameters["environment"] = environment.key
         if environment.ok:
             result = run_in_sandbox(request, environment=environment.ready)

@@ -49,6 +49,7 @@ def preview(request: HttpRequest, slug: str, action: str) -> HttpResponse:
         parser=data["parser"],
         object=data["object"],
         row_limit=data["limit"],
+        wait_for_environment=False,  # builds are the worker's: never in a web request
     )
     # Refused because too many previews are running: 429, with the reason in the result panel.
     status = 429 if run.error_type == ErrorType.TOO_MANY_RUNS else 200

@@ -10,12 +10,14 @@ from django.core.management import call_command
 from django.db import connection as db_connection
 from django.urls import reverse
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from connections import services
 from connectors_site import engine_config
 from environments.models import Environment, EnvironmentStatus
 from environments.selectors import connector_environment_spec
 from environments.services import environment_ensure
+from environments.tasks import environment_build
 from runs.models import RunStatus
 from runs.services import preview_run
 from tests.environments.helpers import IMPORTING_CODE, upload_wheel
@@ -124,7 +126,7 @@ def test_a_requirement_that_conflicts_with_the_base_fails_instead_of_replacing_i
     assert "pandas" in run.error_message
 
 
-def test_the_rebuild_button_builds_again(tiny_connector, client, member):
+def test_the_rebuild_button_queues_a_build_for_the_worker(tiny_connector, client, member):
     first = preview_run(connector=tiny_connector, action="read")
     key = first.parameters["environment"]
     first_build = built_at(key)
@@ -133,6 +135,11 @@ def test_the_rebuild_button_builds_again(tiny_connector, client, member):
         f"/connections/{tiny_connector.connection.slug}/environments/{key}/rebuild/"
     )
     assert response.status_code == 302
+    assert built_at(key) == first_build  # not in the web request
+    (queued,) = DBTaskResult.objects.filter(task_path="environments.tasks.environment_build")
+    assert queued.args_kwargs["kwargs"] == {"connector_id": tiny_connector.pk, "force": True}
+
+    assert environment_build.call(**queued.args_kwargs["kwargs"]) == "ok"  # as the worker does
     rebuilt = built_at(key)
     assert rebuilt > first_build
     assert preview_run(connector=tiny_connector, action="read").status == RunStatus.SUCCEEDED

@@ -107,6 +107,7 @@ class ErrorType(StrEnum):
     NO_OBJECTS = "NoObjects"
     NOT_AVAILABLE = "NotAvailable"
     ENVIRONMENT_ERROR = "EnvironmentError"
+    ENVIRONMENT_BUILDING = "EnvironmentBuilding"
     SPARK_UNAVAILABLE = "SparkUnavailable"
     SPARK_BUSY = "SparkBusy"
     TOO_MANY_RUNS = "TooManyRuns"
