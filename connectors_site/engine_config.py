@@ -14,6 +14,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -34,7 +35,7 @@ _spark_server: LocalSparkServer | None = None
 def hidden_paths() -> list[str]:
     """Paths user code must never see, wherever the settings put them: the data directory, the
     database, the settings, the key and secret files, ingested partitions, every connection's
-    environments and Spark's state and staging."""
+    environments, Spark's state and staging, and the server user's home."""
     paths = [
         settings.DATA_DIR,
         settings.BASE_DIR / "connectors_site",
@@ -48,6 +49,12 @@ def hidden_paths() -> list[str]:
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
         paths.append(database["NAME"])
+    # The server user's home (its .netrc, SSH and cloud keys, pip configuration), unless the app
+    # itself lives there (a checkout in ~): the sandbox keeps the interpreter and the engine
+    # visible inside a hidden directory, not the app's example files.
+    home = Path.home()
+    if not Path(settings.BASE_DIR).is_relative_to(home):
+        paths.append(home)
     unique = dict.fromkeys(str(path) for path in paths)
     return list(unique)
 

@@ -102,3 +102,41 @@ def test_settings_note_the_files_secrets_came_from(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert str(key_file) in result.stdout
+
+
+HOME_PROBE = """
+import os
+import pandas as pd
+import tomllib  # a module the fork server has not imported: the interpreter stays reachable
+
+
+def list_objects(context, metadata):
+    yield {"name": "probe", "fingerprint": "1"}
+
+
+def read_pandas_dataframe(context, metadata):
+    try:
+        with open(TARGET) as handle:
+            found = handle.read()
+    except OSError as exc:
+        found = type(exc).__name__
+    return pd.DataFrame({"found": [found], "toml": [tomllib.loads("a = 1")["a"]]})
+"""
+
+
+def test_the_server_users_home_is_hidden_and_the_interpreter_still_works():
+    home = Path.home()
+    if Path(django_settings.BASE_DIR).is_relative_to(home):
+        pytest.skip("the app lives in the home directory: its data directory is hidden instead")
+    secret = home / f".cs-test-netrc-{os.getpid()}"
+    secret.write_text("machine example.com password hunter2")
+    sandbox = Sandbox(hidden_paths=engine_config.hidden_paths())
+    try:
+        code = HOME_PROBE.replace("TARGET", repr(str(secret)))
+        result = run_action(SandboxRequest(action="read", code=code), sandbox=sandbox)
+    finally:
+        sandbox.stop()
+        secret.unlink()
+
+    assert result.ok, result.error
+    assert result.result["rows"] == [["FileNotFoundError", 1]]

@@ -43,7 +43,7 @@ from connector_engine.sandbox.outcomes import (
     tables_to_ipc,
 )
 from connector_engine.system import linux
-from connector_engine.system.bubblewrap import paths_under_tmp
+from connector_engine.system.bubblewrap import engine_paths, kept_within
 from connector_engine.system.framing import (
     decode_message,
     encode_message,
@@ -185,44 +185,51 @@ def mount_private_tmp(size_mb: int, state: RequestNamespaces) -> None:
     What the connector needs from the fork server's /tmp (a package environment mounted there,
     or the interpreter or the engine when they live under /tmp) is bound back, read-only.
     """
-    kept = []
     try:
-        for path in paths_kept_under_tmp():
-            kept.append((path, os.open(path, os.O_PATH | os.O_DIRECTORY)))
         flags = linux.MS_NOSUID | linux.MS_NODEV
-        linux.mount("tmpfs", "/tmp", "tmpfs", flags, f"size={size_mb}m,mode=1777")
-        for path, fd in kept:
-            os.makedirs(path, exist_ok=True)
-            linux.mount(f"/proc/self/fd/{fd}", path, None, linux.MS_BIND | linux.MS_REC)
-            read_only = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
-            with contextlib.suppress(OSError):  # the source is a read-only bind already
-                linux.mount(None, path, None, read_only | linux.MS_NOSUID | linux.MS_NODEV)
+        cover("/tmp", "tmpfs", flags, f"size={size_mb}m,mode=1777")
     except OSError as exc:
         state.problems.append(f"no private /tmp ({exc.strerror})")
-    finally:
-        for _, fd in kept:
-            os.close(fd)
-
-
-def paths_kept_under_tmp() -> list[str]:
-    """The import path's directories under /tmp (environments, a checkout in /tmp), outermost."""
-    found = {path for path in sys.path if path.startswith("/tmp/") and os.path.isdir(path)}
-    found.update(path for path in paths_under_tmp() if path.startswith("/tmp/"))
-    ordered = sorted(found, key=len)
-    return [p for p in ordered if not any(p.startswith(q + "/") for q in ordered if q != p)]
 
 
 def hide_paths(hidden_paths: list[str], state: RequestNamespaces) -> None:
-    """Cover hidden directories with an empty read-only tmpfs and hidden files with /dev/null."""
+    """Cover hidden directories with an empty read-only tmpfs and hidden files with /dev/null;
+    what the connector needs inside a hidden directory (the interpreter under a hidden home,
+    say) is bound back, read-only."""
     for path in hidden_paths:
         try:
             if os.path.isdir(path):
                 flags = linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-                linux.mount("tmpfs", path, "tmpfs", flags, "size=4k,mode=0755")
+                cover(path, "tmpfs", flags, "size=64k,mode=0755")
             elif os.path.exists(path):
                 linux.mount("/dev/null", path, None, linux.MS_BIND)
         except OSError as exc:
             state.problems.append(f"could not hide {path} ({exc.strerror})")
+
+
+def cover(path: str, fstype: str, flags: int, data: str) -> None:
+    """Mount a fresh `fstype` over `path`, then bind back, read-only, what the connector needs
+    that lies inside it: its import path (package environments) and the engine and interpreter
+    (connector_engine.system.bubblewrap.engine_paths)."""
+    needed = [p for p in {*sys.path, *engine_paths()} if p and os.path.isdir(p)]
+    kept = []
+    try:
+        for inside in kept_within([path], needed):
+            if inside != path:
+                kept.append((inside, os.open(inside, os.O_PATH | os.O_DIRECTORY)))
+        # Writable first: the mount points of what is bound back are made in it.
+        linux.mount(fstype, path, fstype, flags & ~linux.MS_RDONLY, data)
+        read_only = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
+        for inside, fd in kept:
+            os.makedirs(inside, exist_ok=True)
+            linux.mount(f"/proc/self/fd/{fd}", inside, None, linux.MS_BIND | linux.MS_REC)
+            with contextlib.suppress(OSError):  # the source is a read-only bind already
+                linux.mount(None, inside, None, read_only | linux.MS_NOSUID | linux.MS_NODEV)
+        if flags & linux.MS_RDONLY:
+            linux.mount(None, path, None, linux.MS_REMOUNT | flags, data)
+    finally:
+        for _, fd in kept:
+            os.close(fd)
 
 
 def run_namespace_init(request: SandboxRequest, log_w: int, result_w: int, status_w: int) -> None:

@@ -1,9 +1,10 @@
 """bubblewrap command lines shared by the sandbox's fork server and the local Spark Connect server.
 
 Both wrap a long-lived process the same way: the whole filesystem read-only, a fresh /dev and
-/proc, a private /tmp (the project and interpreter stay visible when they live under /tmp), the
-hidden paths replaced by empty tmpfs (directories) or /dev/null (files), then the binds a caller
-asks for, placed after the hidden paths so they may lie inside one. Namespaces: PID, IPC, UTS
+/proc, a private /tmp, the hidden paths replaced by empty tmpfs (directories) or /dev/null
+(files); the engine and the interpreter stay visible inside any of these covers (a checkout in
+/tmp, an interpreter in a hidden home); then the binds a caller asks for, placed after the
+hidden paths so they may lie inside one. Namespaces: PID, IPC, UTS
 and cgroup (not for a JVM) are private; the network is shared. As root, bubblewrap runs without
 a user namespace and every capability is dropped but the ones the caller keeps; otherwise a user
 namespace is unshared. Without bwrap, callers run unwrapped and say "reduced isolation".
@@ -34,17 +35,25 @@ def bwrap_choice(use_bwrap: bool | None, without: str) -> tuple[str | None, str]
     return None, f"reduced isolation: {reason}; {without}"
 
 
-def paths_under_tmp() -> list[str]:
-    """The project and the interpreter, when they live under /tmp (a checkout in /tmp, say)."""
+def engine_paths() -> list[str]:
+    """What any process of the engine needs to see: the engine and the interpreter (its venv,
+    its base installation, the directory of its binary)."""
     paths = {
         IMPORT_ROOT,
         sys.prefix,
         sys.base_prefix,
         os.path.dirname(os.path.realpath(sys.executable)),
     }
-    under_tmp = {path for path in paths if Path(path).resolve().is_relative_to("/tmp")}
+    return sorted(str(Path(path).resolve()) for path in paths)
+
+
+def kept_within(covered: Iterable[str], needed: Iterable[str]) -> list[str]:
+    """Of the `needed` paths, the outermost ones that lie inside one of the `covered` ones: they
+    must be bound back after the covers go on."""
+    roots = [Path(path) for path in covered]
+    inside = {path for path in needed if any(Path(path).is_relative_to(root) for root in roots)}
     # Bind parents before children, and skip children a bound parent already shows.
-    ordered = sorted(under_tmp, key=len)
+    ordered = sorted(inside, key=len)
     return [p for p in ordered if not any(p != q and Path(p).is_relative_to(q) for q in ordered)]
 
 
@@ -64,13 +73,15 @@ def bwrap_filesystem(
     if tmp_size_bytes is not None:
         argv += ["--size", str(tmp_size_bytes)]
     argv += ["--tmpfs", "/tmp"]
-    for path in paths_under_tmp():
-        argv += ["--ro-bind", path, path]  # the private /tmp must not hide our own code
+    covered = ["/tmp"]
     for path in hidden_paths:
         if os.path.isdir(path):
             argv += ["--tmpfs", path]
+            covered.append(path)
         elif os.path.exists(path):
             argv += ["--ro-bind", "/dev/null", path]
+    for path in kept_within(covered, engine_paths()):
+        argv += ["--ro-bind", path, path]  # no cover may hide our own code or interpreter
     for source, target in readonly_binds:
         argv += ["--ro-bind", source, target]
     for source, target in writable_binds:
