@@ -256,9 +256,9 @@ def bwrap_prefix(
     mounts = zip(python_paths, sandbox_python_paths(python_paths, True), strict=True)
     argv = [bwrap, *bwrap_filesystem(hidden_paths, readonly_binds=mounts)]
     # As root, bubblewrap without a user namespace keeps the real root uid, which lets each
-    # request's supervisor set a real uid of nobody so RLIMIT_NPROC is enforced; the fork server
-    # keeps only the two capabilities that needs (user code runs in nested namespaces).
-    argv += bwrap_namespaces(root_capabilities=("CAP_SETUID", "CAP_SETFCAP"))
+    # request's supervisor become nobody before it runs user code; the fork server keeps only
+    # the capabilities that needs (user code runs in nested namespaces, with none).
+    argv += bwrap_namespaces(root_capabilities=("CAP_SETUID", "CAP_SETGID", "CAP_SETFCAP"))
     argv += ["--die-with-parent", "--new-session", "--clearenv", "--chdir", "/"]
     for name, value in forkserver_environment().items():
         argv += ["--setenv", name, value]

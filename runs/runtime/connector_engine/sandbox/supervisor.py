@@ -43,7 +43,7 @@ from connector_engine.sandbox.outcomes import (
     tables_to_ipc,
 )
 from connector_engine.system import linux
-from connector_engine.system.bubblewrap import engine_paths, kept_within
+from connector_engine.system.bubblewrap import engine_paths, kept_within, reachable_by_others
 from connector_engine.system.framing import (
     decode_message,
     encode_message,
@@ -149,18 +149,27 @@ def enter_request_namespaces(
     """Enter a user+mount namespace with a private /tmp that hides paths (and, without
     `network`, a network namespace of its own), then a locked one with a new PID space."""
     state = RequestNamespaces()
-    uid, gid = os.geteuid(), os.getegid()
-    if uid == 0:
-        # The kernel never enforces RLIMIT_NPROC for real uid 0; a real uid of nobody makes the
-        # fork-bomb limit count while the effective uid keeps read access to the interpreter.
-        try:
+    if os.geteuid() == 0 and not reachable_by_others(engine_paths()):
+        # Without bubblewrap's view, nobody could not reach the interpreter: stay root, and
+        # keep RLIMIT_NPROC counting with a real uid of nobody.
+        state.problems.append("user code keeps uid 0 on host files (the interpreter is private)")
+        with contextlib.suppress(OSError):
             os.setresuid(NOBODY_UID, 0, 0)
+    elif os.geteuid() == 0:
+        # Never root on host files: the request becomes nobody (no capabilities, no groups), and
+        # the user namespace below maps its root onto nobody. That also makes RLIMIT_NPROC count,
+        # which the kernel never enforces for uid 0.
+        try:
+            os.setgroups([])
+            os.setresgid(NOBODY_UID, NOBODY_UID, NOBODY_UID)
+            os.setresuid(NOBODY_UID, NOBODY_UID, NOBODY_UID)
         except OSError as exc:
-            state.problems.append(f"process limit not enforced for root ({exc.strerror})")
+            state.problems.append(f"user code keeps uid 0 on host files ({exc.strerror})")
+    uid, gid = os.geteuid(), os.getegid()
     try:
         offline = 0 if network else linux.CLONE_NEWNET
         linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS | offline)
-        linux.map_ids_to_self(uid, gid)
+        map_ids(uid, gid)
         linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
         state.offline = not network
     except OSError as exc:
@@ -171,11 +180,24 @@ def enter_request_namespaces(
     try:
         # A second user namespace locks the mounts above: the connector cannot unmount them.
         linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS | linux.CLONE_NEWPID)
-        linux.map_ids_to_self(0, 0)
+        map_ids(0, 0)
         state.pid_namespace = True
     except OSError as exc:
         state.problems.append(f"no private PID namespace ({exc.strerror})")
     return state
+
+
+def map_ids(uid: int, gid: int) -> None:
+    """Map the fresh user namespace's root onto `uid`/`gid` of the one around it.
+
+    A process that is not dumpable cannot write its own uid_map (it belongs to root then), so
+    the supervisor is dumpable just for that.
+    """
+    linux.prctl(linux.PR_SET_DUMPABLE, 1)
+    try:
+        linux.map_ids_to_self(uid, gid)
+    finally:
+        linux.prctl(linux.PR_SET_DUMPABLE, 0)
 
 
 def mount_private_tmp(size_mb: int, state: RequestNamespaces) -> None:

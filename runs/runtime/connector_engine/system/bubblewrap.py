@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -47,6 +48,28 @@ def engine_paths() -> list[str]:
     return sorted(str(Path(path).resolve()) for path in paths)
 
 
+def closed_ancestors(paths: Iterable[str]) -> list[str]:
+    """The outermost directories on the way to `paths` that others may not enter (a home of mode
+    0700 holding the interpreter, say): covered, so that an unprivileged uid reaches the paths
+    bound back inside them, and what else they hold stays hidden."""
+    closed = set()
+    for path in paths:
+        for parent in reversed(Path(path).parents):
+            try:
+                mode = parent.stat().st_mode
+            except OSError:
+                break
+            if not mode & stat.S_IXOTH:
+                closed.add(str(parent))
+                break
+    return sorted(closed)
+
+
+def reachable_by_others(paths: Iterable[str]) -> bool:
+    """Whether a uid that owns nothing can enter every directory on the way to `paths`."""
+    return not closed_ancestors(paths)
+
+
 def kept_within(covered: Iterable[str], needed: Iterable[str]) -> list[str]:
     """Of the `needed` paths, the outermost ones that lie inside one of the `covered` ones: they
     must be bound back after the covers go on."""
@@ -74,6 +97,9 @@ def bwrap_filesystem(
         argv += ["--size", str(tmp_size_bytes)]
     argv += ["--tmpfs", "/tmp"]
     covered = ["/tmp"]
+    for path in closed_ancestors(engine_paths()):
+        argv += ["--tmpfs", path]
+        covered.append(path)
     for path in hidden_paths:
         if os.path.isdir(path):
             argv += ["--tmpfs", path]
@@ -81,11 +107,25 @@ def bwrap_filesystem(
         elif os.path.exists(path):
             argv += ["--ro-bind", "/dev/null", path]
     for path in kept_within(covered, engine_paths()):
-        argv += ["--ro-bind", path, path]  # no cover may hide our own code or interpreter
+        # No cover may hide our own code or interpreter.
+        argv += [*_enterable_parents(path, covered), "--ro-bind", path, path]
     for source, target in readonly_binds:
-        argv += ["--ro-bind", source, target]
+        argv += [*_enterable_parents(target, covered), "--ro-bind", source, target]
     for source, target in writable_binds:
-        argv += ["--bind", source, target]
+        argv += [*_enterable_parents(target, covered), "--bind", source, target]
+    return argv
+
+
+def _enterable_parents(target: str, covered: Sequence[str]) -> list[str]:
+    """Arguments making the directories on the way to a bind's target inside a cover enterable
+    by anyone (an unprivileged uid must reach it; bubblewrap would make them 0700)."""
+    root = next((Path(c) for c in covered if Path(target).is_relative_to(c)), None)
+    if root is None:
+        return []
+    argv: list[str] = []
+    for parent in reversed(Path(target).parents):
+        if parent != root and parent.is_relative_to(root):
+            argv += ["--perms", "0755", "--dir", str(parent)]
     return argv
 
 
