@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import tarfile
 import zipfile
 
 from connections.models import Connection
@@ -69,3 +70,20 @@ def upload_wheel(
 
 def _record_hash(data: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def sdist_bytes(setup: str, name: str = "probe", version: str = "0.1") -> bytes:
+    """A source distribution `name`-`version`.tar.gz whose setup.py is `setup` (build code)."""
+    files = {
+        f"{name}-{version}/setup.py": setup.encode(),
+        f"{name}-{version}/PKG-INFO": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        ).encode(),
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import os
 import shutil
-import tarfile
 import tempfile
 
 import pytest
 
 from connector_engine.environments.spec import PackageFileRef, environment_spec
 from connector_engine.environments.store import EnvironmentStore
+from tests.environments.helpers import sdist_bytes
 
 # setup.py of an sdist that reports what its build sees, then fails the build on purpose.
 PROBE_SETUP = """
@@ -42,18 +41,9 @@ pytestmark = [
 
 
 def probe_sdist(hidden: str, outside: str) -> bytes:
-    setup = PROBE_SETUP.replace("OUTSIDE", repr(outside)).replace("HIDDEN", repr(hidden))
-    files = {
-        "probe-0.1/setup.py": setup.encode(),
-        "probe-0.1/PKG-INFO": b"Metadata-Version: 2.1\nName: probe\nVersion: 0.1\n",
-    }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return sdist_bytes(
+        PROBE_SETUP.replace("OUTSIDE", repr(outside)).replace("HIDDEN", repr(hidden))
+    )
 
 
 def test_the_build_sees_no_hidden_path_writes_nothing_outside_and_has_no_capabilities():

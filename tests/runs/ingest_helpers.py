@@ -103,6 +103,12 @@ class FakeSource:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def ingest(connector, **options):
+    """Create an ingest run of `connector` and execute it here; return the finished run."""
+    run = services.ingest_create(connector=connector, **options)
+    return services.ingest_execute(run_id=run.pk)
+
+
 def committed(connector) -> dict[str, str]:
     """Return {name: fingerprint} of the committed partitions."""
     return dict(Partition.objects.filter(connector=connector).values_list("name", "fingerprint"))

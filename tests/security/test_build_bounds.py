@@ -11,11 +11,9 @@ import functools
 import hashlib
 import http.server
 import importlib.util
-import io
 import re
 import shutil
 import socket
-import tarfile
 import threading
 import time
 import zipfile
@@ -26,6 +24,7 @@ import pytest
 from connector_engine.environments.build import BuildLimits
 from connector_engine.environments.spec import EnvironmentSpec, PackageFileRef, environment_spec
 from connector_engine.environments.store import EnvironmentStore
+from tests.environments.helpers import sdist_bytes
 
 pytestmark = [
     pytest.mark.skipif(
@@ -59,18 +58,8 @@ def wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ())
 
 def sdist(folder: Path, name: str, setup: str) -> PackageFileRef:
     """Write the sdist `name`-0.1 whose setup.py is `setup`; return it as an uploaded file."""
-    files = {
-        f"{name}-0.1/setup.py": setup.encode(),
-        f"{name}-0.1/PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n".encode(),
-    }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path, data in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
     path = folder / f"{name}-0.1.tar.gz"
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(sdist_bytes(setup, name))
     return PackageFileRef(path.name, hashlib.sha256(path.read_bytes()).hexdigest(), str(path))
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import json
 import os
 import shutil
-import tarfile
 import tempfile
 
 import pytest
@@ -17,6 +15,7 @@ import pytest
 from connector_engine.environments.build import BuildLimits
 from connector_engine.environments.spec import PackageFileRef, environment_spec
 from connector_engine.environments.store import EnvironmentStore
+from tests.environments.helpers import sdist_bytes
 
 # setup.py of an sdist that reports what its build sees, then fails the build on purpose.
 PROBE_SETUP = """
@@ -51,20 +50,6 @@ pytestmark = [
 ]
 
 
-def probe_sdist() -> bytes:
-    files = {
-        "probe-0.1/setup.py": PROBE_SETUP.encode(),
-        "probe-0.1/PKG-INFO": b"Metadata-Version: 2.1\nName: probe\nVersion: 0.1\n",
-    }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def server_home(monkeypatch):
     """The server's HOME with a .netrc and a pip configuration, and its PIP_* variables."""
@@ -80,7 +65,7 @@ def server_home(monkeypatch):
 
 
 def test_the_build_sees_nothing_of_the_server_and_a_bounded_tmp(server_home, tmp_path):
-    sdist = probe_sdist()
+    sdist = sdist_bytes(PROBE_SETUP)
     path = tmp_path / "probe-0.1.tar.gz"
     path.write_bytes(sdist)
     store = EnvironmentStore(

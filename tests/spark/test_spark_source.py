@@ -25,7 +25,11 @@ from runs.models import JobStatus, Partition, PartitionJob, RunStatus
 from tests.environments.helpers import IMPORTING_CODE, upload_wheel
 from tests.factories import make_connector
 from tests.processes import processes_with_argument
-from tests.runs.ingest_helpers import assert_partitions_match_source, cancel_while_running
+from tests.runs.ingest_helpers import (
+    assert_partitions_match_source,
+    cancel_while_running,
+    ingest,
+)
 
 pytestmark = [
     pytest.mark.django_db,
@@ -35,11 +39,6 @@ pytestmark = [
 
 
 COLUMNS = ("name", "fingerprint", "i")
-
-
-def ingest(connector, **options):
-    run = services.ingest_create(connector=connector, **options)
-    return services.ingest_execute(run_id=run.pk)
 
 
 def stored(connector) -> dict[str, tuple[str, int, list, list]]:

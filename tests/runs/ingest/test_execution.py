@@ -10,20 +10,9 @@ from runs.ingest import services
 from runs.ingest.execution import IngestExecution, ingest_claim
 from runs.ingest.reads import BatchOutcome, PlannedJob, ReadContext
 from runs.models import JobAction, JobStatus, Partition, PartitionJob, RunStatus
-from tests.factories import make_connector
-from tests.runs.ingest_helpers import assert_partitions_match_source, committed
+from tests.runs.ingest_helpers import assert_partitions_match_source, committed, ingest
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ingest_settings")]
-
-
-@pytest.fixture
-def source_connector(connection, source):
-    return make_connector(connection=connection, name="Source", code=source.code)
-
-
-def ingest(connector, **options):
-    run = services.ingest_create(connector=connector, **options)
-    return services.ingest_execute(run_id=run.pk)
 
 
 def jobs(run) -> dict[str, tuple[str, str, str]]:

@@ -9,19 +9,9 @@ from runs import storage
 from runs.ingest import services
 from runs.models import Partition, PartitionJob, RunStatus
 from tests.factories import make_connector
-from tests.runs.ingest_helpers import committed
+from tests.runs.ingest_helpers import committed, ingest
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ingest_settings")]
-
-
-@pytest.fixture
-def source_connector(connection, source):
-    return make_connector(connection=connection, name="Source", code=source.code)
-
-
-def ingest(connector, **options):
-    run = services.ingest_create(connector=connector, **options)
-    return services.ingest_execute(run_id=run.pk)
 
 
 @pytest.mark.parametrize(

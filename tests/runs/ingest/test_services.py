@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from runs.ingest import services
-from tests.factories import make_connector
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ingest_settings")]
-
-
-@pytest.fixture
-def source_connector(connection, source):
-    return make_connector(connection=connection, name="Source", code=source.code)
 
 
 def test_only_one_ingest_per_connector_is_active(source_connector, source):
