@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from connector_engine.sandbox.supervisor import MAX_RESULT_BYTES
+from connector_engine.sandbox.outcomes import MAX_RESULT_BYTES
 
 BATCH_TARGET_S = 2.0  # how long one batch should take: progress and redone work stay small
 BATCH_TARGET_BYTES = MAX_RESULT_BYTES // 8  # a batch's tables, far below the result cap

@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 
+from connector_engine.sandbox import namespaces
 from connector_engine.sandbox.supervisor import serve_connection
 from connector_engine.system import linux
 
@@ -34,6 +35,9 @@ def preload() -> None:
     table = pa.Table.from_pandas(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), preserve_index=False)
     pc.replace_substring(table.column("b"), pattern="x", replacement="*")
     tabular.json_rows(table)
+    # What every request's namespaces need from this view, worked out once, not per request.
+    namespaces.interpreter_reachable_by_others()
+    namespaces.paths_user_code_needs()
 
 
 def serve(listen_fd: int, lifeline_fd: int, hidden_paths: list[str], isolation: str) -> None:

@@ -24,12 +24,15 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
 from connector_engine.masking import Masker, remote_secrets
 from connector_engine.output import CappedOutput
 from connector_engine.protocol import ErrorType, Limits, SandboxRequest, make_error
+from connector_engine.sandbox.namespaces import (
+    describe_isolation,
+    enter_request_namespaces,
+)
 from connector_engine.sandbox.outcomes import (
     MAX_REPLY_BYTES,
     MAX_RESULT_BYTES,
@@ -43,7 +46,6 @@ from connector_engine.sandbox.outcomes import (
     tables_to_ipc,
 )
 from connector_engine.system import linux
-from connector_engine.system.bubblewrap import engine_paths, kept_within, reachable_by_others
 from connector_engine.system.framing import (
     decode_message,
     encode_message,
@@ -53,17 +55,7 @@ from connector_engine.system.framing import (
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # code + library + credentials + object, generously
 EXIT_GRACE_S = 0.5  # how long to keep draining output after the connector's process ended
-NOBODY_UID = 65534
 RESULT_FD = 3  # the connector process's result pipe, moved here before closing other fds
-
-
-@dataclass
-class RequestNamespaces:
-    """Which per-request namespaces the supervisor managed to enter."""
-
-    pid_namespace: bool = False
-    offline: bool = False  # in a network namespace of its own
-    problems: list[str] = field(default_factory=list)
 
 
 def serve_connection(conn_fd: int, hidden_paths: list[str], isolation: str) -> None:
@@ -141,117 +133,6 @@ def supervise(
     table = finish_table(request, reply, table, masker)
     reply["isolation"] = describe_isolation(isolation, namespaces)
     return reply, table
-
-
-def enter_request_namespaces(
-    hidden_paths: list[str], tmp_mb: int, *, network: bool = True
-) -> RequestNamespaces:
-    """Enter a user+mount namespace with a private /tmp that hides paths (and, without
-    `network`, a network namespace of its own), then a locked one with a new PID space."""
-    state = RequestNamespaces()
-    if os.geteuid() == 0 and not reachable_by_others(engine_paths()):
-        # Without bubblewrap's view, nobody could not reach the interpreter: stay root, and
-        # keep RLIMIT_NPROC counting with a real uid of nobody.
-        state.problems.append("user code keeps uid 0 on host files (the interpreter is private)")
-        with contextlib.suppress(OSError):
-            os.setresuid(NOBODY_UID, 0, 0)
-    elif os.geteuid() == 0:
-        # Never root on host files: the request becomes nobody (no capabilities, no groups), and
-        # the user namespace below maps its root onto nobody. That also makes RLIMIT_NPROC count,
-        # which the kernel never enforces for uid 0.
-        try:
-            os.setgroups([])
-            os.setresgid(NOBODY_UID, NOBODY_UID, NOBODY_UID)
-            os.setresuid(NOBODY_UID, NOBODY_UID, NOBODY_UID)
-        except OSError as exc:
-            state.problems.append(f"user code keeps uid 0 on host files ({exc.strerror})")
-    uid, gid = os.geteuid(), os.getegid()
-    try:
-        offline = 0 if network else linux.CLONE_NEWNET
-        linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS | offline)
-        map_ids(uid, gid)
-        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-        state.offline = not network
-    except OSError as exc:
-        state.problems.append(f"per-request namespaces unavailable ({exc.strerror})")
-        return state
-    mount_private_tmp(tmp_mb, state)
-    hide_paths(hidden_paths, state)
-    try:
-        # A second user namespace locks the mounts above: the connector cannot unmount them.
-        linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS | linux.CLONE_NEWPID)
-        map_ids(0, 0)
-        state.pid_namespace = True
-    except OSError as exc:
-        state.problems.append(f"no private PID namespace ({exc.strerror})")
-    return state
-
-
-def map_ids(uid: int, gid: int) -> None:
-    """Map the fresh user namespace's root onto `uid`/`gid` of the one around it.
-
-    A process that is not dumpable cannot write its own uid_map (it belongs to root then), so
-    the supervisor is dumpable just for that.
-    """
-    linux.prctl(linux.PR_SET_DUMPABLE, 1)
-    try:
-        linux.map_ids_to_self(uid, gid)
-    finally:
-        linux.prctl(linux.PR_SET_DUMPABLE, 0)
-
-
-def mount_private_tmp(size_mb: int, state: RequestNamespaces) -> None:
-    """Give the request its own /tmp (HOME and TMPDIR are in it): a fresh tmpfs of `size_mb`,
-    gone when the request ends, so nothing one request leaves there reaches the next.
-
-    What the connector needs from the fork server's /tmp (a package environment mounted there,
-    or the interpreter or the engine when they live under /tmp) is bound back, read-only.
-    """
-    try:
-        flags = linux.MS_NOSUID | linux.MS_NODEV
-        cover("/tmp", "tmpfs", flags, f"size={size_mb}m,mode=1777")
-    except OSError as exc:
-        state.problems.append(f"no private /tmp ({exc.strerror})")
-
-
-def hide_paths(hidden_paths: list[str], state: RequestNamespaces) -> None:
-    """Cover hidden directories with an empty read-only tmpfs and hidden files with /dev/null;
-    what the connector needs inside a hidden directory (the interpreter under a hidden home,
-    say) is bound back, read-only."""
-    for path in hidden_paths:
-        try:
-            if os.path.isdir(path):
-                flags = linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-                cover(path, "tmpfs", flags, "size=64k,mode=0755")
-            elif os.path.exists(path):
-                linux.mount("/dev/null", path, None, linux.MS_BIND)
-        except OSError as exc:
-            state.problems.append(f"could not hide {path} ({exc.strerror})")
-
-
-def cover(path: str, fstype: str, flags: int, data: str) -> None:
-    """Mount a fresh `fstype` over `path`, then bind back, read-only, what the connector needs
-    that lies inside it: its import path (package environments) and the engine and interpreter
-    (connector_engine.system.bubblewrap.engine_paths)."""
-    needed = [p for p in {*sys.path, *engine_paths()} if p and os.path.isdir(p)]
-    kept = []
-    try:
-        for inside in kept_within([path], needed):
-            if inside != path:
-                kept.append((inside, os.open(inside, os.O_PATH | os.O_DIRECTORY)))
-        # Writable first: the mount points of what is bound back are made in it.
-        linux.mount(fstype, path, fstype, flags & ~linux.MS_RDONLY, data)
-        read_only = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
-        for inside, fd in kept:
-            os.makedirs(inside, exist_ok=True)
-            linux.mount(f"/proc/self/fd/{fd}", inside, None, linux.MS_BIND | linux.MS_REC)
-            with contextlib.suppress(OSError):  # the source is a read-only bind already
-                linux.mount(None, inside, None, read_only | linux.MS_NOSUID | linux.MS_NODEV)
-        if flags & linux.MS_RDONLY:
-            linux.mount(None, path, None, linux.MS_REMOUNT | flags, data)
-    finally:
-        for _, fd in kept:
-            os.close(fd)
 
 
 def run_namespace_init(request: SandboxRequest, log_w: int, result_w: int, status_w: int) -> None:
@@ -474,13 +355,3 @@ def kill_group(pid: int) -> None:
     for kill in (os.killpg, os.kill):
         with contextlib.suppress(ProcessLookupError):
             kill(pid, signal.SIGKILL)
-
-
-def describe_isolation(isolation: str, namespaces: RequestNamespaces) -> str:
-    """Return the isolation string, reduced when a per-request layer failed."""
-    if not namespaces.problems:
-        return isolation
-    problems = "; ".join(namespaces.problems)
-    if isolation.startswith("reduced isolation:"):
-        return f"{isolation}; {problems}"
-    return f"reduced isolation: {isolation}, but {problems}"

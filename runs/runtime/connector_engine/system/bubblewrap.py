@@ -12,6 +12,7 @@ namespace is unshared. Without bwrap, callers run unwrapped and say "reduced iso
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import stat
@@ -36,16 +37,17 @@ def bwrap_choice(use_bwrap: bool | None, without: str) -> tuple[str | None, str]
     return None, f"reduced isolation: {reason}; {without}"
 
 
-def engine_paths() -> list[str]:
+@functools.cache
+def engine_paths() -> tuple[str, ...]:
     """What any process of the engine needs to see: the engine and the interpreter (its venv,
-    its base installation, the directory of its binary)."""
+    its base installation, the directory of its binary). Fixed for a process's life."""
     paths = {
         IMPORT_ROOT,
         sys.prefix,
         sys.base_prefix,
         os.path.dirname(os.path.realpath(sys.executable)),
     }
-    return sorted(str(Path(path).resolve()) for path in paths)
+    return tuple(sorted(str(Path(path).resolve()) for path in paths))
 
 
 def closed_ancestors(paths: Iterable[str]) -> list[str]:
