@@ -65,7 +65,9 @@ def sandboxes() -> SandboxRegistry:
     with _lock:
         if _registry is None:
             _registry = SandboxRegistry(
-                hidden_paths=hidden_paths(), idle_s=settings.ENVIRONMENT_WORKER_IDLE_S
+                hidden_paths=hidden_paths(),
+                readable_paths=[str(path) for path in settings.SANDBOX_READABLE_PATHS],
+                idle_s=settings.ENVIRONMENT_WORKER_IDLE_S,
             )
         return _registry
 

@@ -311,6 +311,16 @@ PREVIEW_TIMEOUT_S = envfloat("PREVIEW_TIMEOUT_S", 30.0, minimum=0.1)
 SANDBOX_MEMORY_MB = envint("SANDBOX_MEMORY_MB", 2048, minimum=64)
 # Each sandbox request gets its own /tmp (and HOME in it): a tmpfs of this size, gone after it.
 SANDBOX_TMP_MB = envint("SANDBOX_TMP_MB", 256, minimum=1)
+# Connector code sees only the system, the interpreter, its packages and the engine: host
+# folders it may read (local source files) are listed here, separated by ":" (the examples'
+# CSV files by default). They are shown read-only, to every connection's code.
+SANDBOX_READABLE_PATHS = [
+    Path(path).resolve()
+    for path in os.environ.get(
+        "SANDBOX_READABLE_PATHS", str(BASE_DIR / "connections" / "examples" / "files")
+    ).split(":")
+    if path
+]
 PREVIEW_ROW_LIMIT = envint("PREVIEW_ROW_LIMIT", 100, minimum=1)
 PREVIEW_MAX_OBJECTS = envint("PREVIEW_MAX_OBJECTS", 10_000, minimum=1)
 

@@ -6,18 +6,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 
 from connector_engine.spark.server import LocalSparkServer
 from connectors_site import engine_config
 from connectors_site.data_dir import prepare_data_dir
 from tests.factories import UserFactory, make_connection, make_connector
-from tests.runs.ingest_helpers import FakeSource
+from tests.runs.ingest_helpers import SOURCES_ROOT, FakeSource
 
 
 def pytest_configure(config) -> None:
-    """Create the test data directory, as manage.py does for the app."""
+    """Create the test data directory, as manage.py does for the app, and let connector code
+    read the tests' source files."""
     prepare_data_dir()
+    SOURCES_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    SOURCES_ROOT.chmod(0o755)
+    settings.SANDBOX_READABLE_PATHS = [*settings.SANDBOX_READABLE_PATHS, SOURCES_ROOT]
 
 
 @pytest.fixture

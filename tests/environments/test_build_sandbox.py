@@ -12,7 +12,7 @@ import pytest
 
 from connector_engine.environments.spec import PackageFileRef, environment_spec
 from connector_engine.environments.store import EnvironmentStore
-from tests.environments.helpers import sdist_bytes
+from tests.environments.helpers import sdist_bytes, wheel_bytes, wheel_name
 
 # setup.py of an sdist that reports what its build sees, then fails the build on purpose.
 PROBE_SETUP = """
@@ -25,7 +25,9 @@ try:
     outside = "written"
 except OSError:
     outside = "refused"
+host_uid = open("/proc/self/uid_map").read().split()[1]  # the uid the build is on the host
 print("PROBE", capabilities, sorted(os.listdir(HIDDEN)), outside, flush=True)
+print("HOST-UID", host_uid, flush=True)
 raise SystemExit("probe done")
 """
 
@@ -67,6 +69,23 @@ def test_the_build_sees_no_hidden_path_writes_nothing_outside_and_has_no_capabil
         # Of the hidden directory, the build sees only the way to its own build directory: not
         # the uploaded file beside it. No capabilities, even as root; nothing written outside.
         assert "PROBE 0000000000000000 ['environments'] refused" in outcome.log, outcome.log
+        # Never root on host files: as root, the app builds as nobody (in a user namespace).
+        expected_uid = 65534 if os.geteuid() == 0 else os.geteuid()
+        assert f"HOST-UID {expected_uid}" in outcome.log, outcome.log
         assert not os.path.exists(os.path.join(outside, "written-by-build"))
     finally:
         shutil.rmtree(outside, ignore_errors=True)
+
+
+def test_a_built_environment_belongs_to_the_app_not_to_the_build(tmp_path):
+    wheel = tmp_path / wheel_name()
+    wheel.write_bytes(wheel_bytes())
+    store = EnvironmentStore(tmp_path / "environments", pip_args=["--isolated", "--no-index"])
+    ref = PackageFileRef(wheel.name, hashlib.sha256(wheel_bytes()).hexdigest(), str(wheel))
+
+    outcome = store.ensure(environment_spec(["tinypkg"], [ref]))
+
+    assert outcome.ok, outcome.log
+    # Built as nobody when the app is root; handed back so that nobody cannot change it later.
+    owners = {path.lstat().st_uid for path in (tmp_path / "environments").rglob("*")}
+    assert owners == {os.geteuid()}

@@ -1,10 +1,11 @@
 """A mutable fake source for ingest tests, readable from inside the sandbox.
 
-The sandbox hides the data directory and gives each request a private /tmp, so the source
-lives in /var/tmp: a manifest.json maps partition names to {"fingerprint", "rows", and
-optionally "fail" (raise in the reader), "sleep" (seconds before returning) and "spawn" (start
-`sleep <spawn>` first, a child process tests can look for)}. Rows are
-derived from the name and fingerprint, so any reader (or test) can recompute them.
+The sandbox shows connector code only the folders SANDBOX_READABLE_PATHS lists, and gives each
+request a private /tmp, so the source lives in SOURCES_ROOT: a manifest.json maps partition
+names to {"fingerprint", "rows", and optionally "fail" (raise in the reader), "sleep" (seconds
+before returning) and "spawn" (start `sleep <spawn>` first, a child process tests can look
+for)}. Rows are derived from the name and fingerprint, so any reader (or test) can recompute
+them.
 """
 
 from __future__ import annotations
@@ -69,12 +70,16 @@ def read_pandas_dataframe(context, metadata):
 """
 
 
+# Where tests keep source files connector code reads: outside /tmp (each request has its own)
+# and listed in SANDBOX_READABLE_PATHS by tests/conftest.py (the sandbox sees nothing else).
+SOURCES_ROOT = Path("/var/tmp/cs-test-sources")
+
+
 class FakeSource:
     """A manifest file the connector lists and reads."""
 
     def __init__(self) -> None:
-        base = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
-        self.directory = Path(tempfile.mkdtemp(prefix="cs-ingest-source-", dir=base))
+        self.directory = Path(tempfile.mkdtemp(prefix="ingest-source-", dir=SOURCES_ROOT))
         self.directory.chmod(0o755)
         self.entries: dict[str, dict[str, Any]] = {}
 

@@ -44,6 +44,7 @@ def outside():
     """A folder outside DATA_DIR and outside /tmp, as an operator might configure."""
     base = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
     path = Path(tempfile.mkdtemp(prefix="cs-outside-", dir=base))
+    path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -69,7 +70,10 @@ def test_files_settings_name_outside_the_data_dir_are_hidden(settings, outside):
         plant(settings.SPARK_DIR / "connect-server.json", "SPARK-TOKEN"),
         plant(settings.SPARK_STAGING_DIR / "run-1" / "part.parquet", "STAGED-DATA"),
     ]
-    sandbox = Sandbox(hidden_paths=engine_config.hidden_paths())
+    readable = plant(outside / "sources" / "orders.csv", "id\n1\n")
+    # Even when the operator lets connector code read the folder that holds them.
+    sandbox = Sandbox(hidden_paths=engine_config.hidden_paths(), readable_paths=[outside])
+    targets.append(readable)
     try:
         code = PROBE.replace("TARGET_LIST", repr(targets))
         result = run_action(SandboxRequest(action="read", code=code), sandbox=sandbox)
@@ -79,6 +83,7 @@ def test_files_settings_name_outside_the_data_dir_are_hidden(settings, outside):
     assert result.ok, result.error
     found = dict(result.result["rows"])
     assert set(found) == set(targets)
+    assert found.pop(readable) == "id\n1\n"
     for path, content in found.items():
         # A hidden directory is an empty tmpfs (the file is not there); a hidden file is empty;
         # and connector code, never root on host files, cannot enter a private directory.

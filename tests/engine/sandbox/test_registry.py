@@ -62,7 +62,8 @@ needs_bwrap = pytest.mark.skipif(
 @needs_bwrap
 def test_the_worker_imports_the_environment_and_still_hides_the_data(hidden_store):
     hidden, ready = hidden_store
-    pool = SandboxRegistry(hidden_paths=[hidden])
+    # Even a folder the operator lets connector code read stays covered where it is hidden.
+    pool = SandboxRegistry(hidden_paths=[hidden], readable_paths=[hidden])
     try:
         with pool.lease(ready) as sandbox:
             code = PROBE.replace("HIDDEN_DIR", repr(hidden))

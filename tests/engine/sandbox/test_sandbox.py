@@ -288,6 +288,8 @@ import pandas as pd
 def list_objects(context, metadata):
     yield {{"name": "a", "fingerprint": "1"}}
 
+HIDDEN = {hidden_dir!r}
+
 def read_pandas_dataframe(context, metadata):
     environ = []
     for path in glob.glob("/proc/*/environ"):
@@ -297,7 +299,7 @@ def read_pandas_dataframe(context, metadata):
             pass
     print(sorted(os.environ))
     return pd.DataFrame({{
-        "hidden": [repr(os.listdir({hidden_dir!r}))],
+        "hidden": [repr(os.listdir(HIDDEN)) if os.path.exists(HIDDEN) else "absent"],
         "environ": [repr(dict(os.environ))],
         "others": ["\\n".join(environ)],
     }})
@@ -305,7 +307,8 @@ def read_pandas_dataframe(context, metadata):
     result = run_action(request(code), sandbox=sandbox)
 
     assert result.ok, result.error
-    assert result.result["rows"][0][0] == "[]"
+    # Under bubblewrap the folder is not in the view at all; without, it is covered.
+    assert result.result["rows"][0][0] == ("absent" if sandbox.use_bwrap else "[]")
     assert SECRET_ENV_VALUE not in repr(result.to_json())
     assert SECRET_ENV_VALUE.encode() not in result.table
     assert set(eval(result.logs)) <= {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE"}

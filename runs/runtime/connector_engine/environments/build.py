@@ -6,12 +6,14 @@ pinning every distribution of the app's interpreter (pandas, numpy, pyarrow, pys
 and a requirement that conflicts with a base package fails the build instead of replacing it.
 
 pip (and any sdist's build code: user code) runs under bubblewrap when it is installed, wrapped
-by the same builder as the sandbox (connector_engine.system.bubblewrap): a read-only root, a
-private size-capped /tmp that is also its HOME, the hidden paths covered, only the build
-directory writable, private PID, IPC, UTS and cgroup namespaces and, as root, every capability
-dropped. Its environment is an allow-list: nothing of the server's (no HOME, so no user pip
-configuration or .netrc; no PIP_* variables): pip options come from ENVIRONMENT_PIP_ARGS only.
-Resource limits (address space, file size, no core files) apply through util-linux's prlimit.
+by the same builder as the sandbox (connector_engine.system.bubblewrap): the allow-list view
+(the system, the interpreter, the engine; nothing else of the host), read-only, a private
+size-capped /tmp that is also its HOME, only the build directory writable, private PID, IPC, UTS
+and cgroup namespaces. As root, the build becomes nobody (no groups, no capabilities) in a user
+namespace of its own, owning the build directory only while it builds. Its environment is an
+allow-list: nothing of the server's (no HOME, so no user pip configuration or .netrc; no PIP_*
+variables): pip options come from ENVIRONMENT_PIP_ARGS only. Resource limits (address space,
+file size, processes, CPU time, no core files) apply through util-linux's prlimit.
 
 pip's output is streamed while it runs, and the build (its whole process group, with bubblewrap's
 PID namespace) is killed at the first bound it passes: the overall timeout, backtracking (pip
@@ -23,6 +25,7 @@ namespace of its own (nothing but loopback), which needs bubblewrap: without it 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import os
 import re
@@ -65,6 +68,7 @@ class BuildLimits:
     max_file_mb: int = 1024  # RLIMIT_FSIZE
     resolve_timeout_s: float = 120.0  # pip backtracking for longer is stopped
     max_size_mb: int = 4096  # the build directory (the environment being built)
+    max_processes: int = 1024  # RLIMIT_NPROC (counted per uid: nobody's, when the app is root)
 
 
 @dataclass(frozen=True)
@@ -147,12 +151,30 @@ class PipInstaller:
         return [*argv, *spec.requirements]
 
     def _run(self, argv: list[str], prefix: Path, *, network: bool = True) -> PipRun:
-        """Run pip (under bubblewrap when available) with `prefix` as its working directory."""
+        """Run pip (under bubblewrap when available) with `prefix` as its working directory.
+
+        As root under bubblewrap the build runs as nobody, owning only its build directory for
+        the build's length; the environment is root's again when it is done.
+        """
         header = f"$ {' '.join(argv[2:])}\n"
+        as_nobody = bool(self._bwrap) and os.geteuid() == 0 and bool(_become_nobody())
+        if self._bwrap and os.geteuid() == 0 and not as_nobody:
+            header += "(reduced isolation: util-linux's setpriv or unshare is missing; the build "
+            header += "runs as root without capabilities)\n"
         if self._bwrap:
             argv = [*self._bwrap_prefix(prefix, network=network), *argv]
         else:
             header += f"({self.isolation})\n"
+        if as_nobody:
+            _chown_tree(prefix, NOBODY, NOBODY)
+        try:
+            return self._run_watched(argv, prefix, header, network=network)
+        finally:
+            if as_nobody:
+                _chown_tree(prefix, 0, 0)
+
+    def _run_watched(self, argv: list[str], prefix: Path, header: str, *, network: bool) -> PipRun:
+        """Start pip, stream its output and stop it at the first bound it passes."""
         if not network:
             header += "(no network access)\n"
         argv = [*self._prlimit_prefix(), *argv]
@@ -248,8 +270,13 @@ class PipInstaller:
         )
 
     def _bwrap_prefix(self, prefix: Path, *, network: bool = True) -> list[str]:
-        """bubblewrap for pip: the shared filesystem view with only `prefix` writable; without
-        `network`, a network namespace of its own (only a loopback nobody else is on)."""
+        """bubblewrap for pip: the allow-list view with only `prefix` writable; without
+        `network`, a network namespace of its own (only a loopback nobody else is on).
+
+        As root, bubblewrap keeps only what it takes to become nobody: setpriv then drops to
+        nobody (no groups, no capabilities, none inheritable or in the bounding set) and
+        unshare enters a user namespace mapped onto nobody before pip starts.
+        """
         assert self._bwrap is not None
         # The prefix is bound after the hidden paths: it may lie inside one of them.
         writable = [(str(prefix), str(prefix))]
@@ -257,10 +284,15 @@ class PipInstaller:
         filesystem = bwrap_filesystem(
             self.hidden_paths, writable_binds=writable, tmp_size_bytes=tmp_bytes
         )
-        argv = [self._bwrap, *filesystem, *bwrap_namespaces()]
+        as_root = os.geteuid() == 0
+        keep = ("CAP_SETUID", "CAP_SETGID") if as_root else ()
+        argv = [self._bwrap, *filesystem, *bwrap_namespaces(root_capabilities=keep)]
         if not network:
             argv.append("--unshare-net")
-        return [*argv, "--die-with-parent", "--new-session", "--chdir", str(prefix), "--"]
+        argv += ["--die-with-parent", "--new-session", "--chdir", str(prefix), "--"]
+        if as_root:
+            argv += _become_nobody()
+        return argv
 
     def _prlimit_prefix(self) -> list[str]:
         """util-linux's prlimit with the build's limits (nothing when it is missing)."""
@@ -271,6 +303,8 @@ class PipInstaller:
             prlimit,
             f"--as={self.limits.memory_mb * MB}",
             f"--fsize={self.limits.max_file_mb * MB}",
+            f"--nproc={self.limits.max_processes}",
+            f"--cpu={int(self.timeout_s) + 1}",
             "--core=0",
             "--",
         ]
@@ -428,3 +462,37 @@ def tree_size(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(directory, name)).st_size
     return total
+
+
+NOBODY = 65534
+
+
+@functools.cache
+def _become_nobody() -> tuple[str, ...]:
+    """util-linux commands that run what follows as nobody, in a user namespace of its own
+    (nothing when they are missing)."""
+    setpriv, unshare = shutil.which("setpriv"), shutil.which("unshare")
+    if not setpriv or not unshare:
+        return ()
+    return (
+        setpriv,
+        f"--reuid={NOBODY}",
+        f"--regid={NOBODY}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--",
+        unshare,
+        "--user",
+        f"--map-user={NOBODY}",
+        f"--map-group={NOBODY}",
+        "--",
+    )
+
+
+def _chown_tree(root: Path, uid: int, gid: int) -> None:
+    """Give `root` and everything in it (symbolic links themselves) to uid:gid."""
+    os.chown(root, uid, gid)
+    for directory, names, files in os.walk(root):
+        for name in [*names, *files]:
+            os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)

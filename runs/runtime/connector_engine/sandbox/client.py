@@ -3,7 +3,8 @@
 `run_action(request, sandbox=...)` sends the request to a long-lived fork server process
 (`connector_engine.sandbox.forkserver`) that has pandas and pyarrow preloaded and forks a
 supervised, namespaced, rlimited child per request. The fork server runs under bubblewrap when it
-is installed, so every fork inherits a read-only root, a private /tmp and the hidden paths. If
+is installed, so every fork inherits its allow-list view (read-only), a private /tmp and the hidden
+paths covered. If
 the fork server dies, the next request respawns it.
 
 Cancel: `run_action(request, cancel=event)` takes a threading.Event. While waiting for the reply
@@ -246,15 +247,22 @@ def sandbox_python_paths(python_paths: Sequence[str], use_bwrap: bool) -> list[s
 
 
 def bwrap_prefix(
-    bwrap: str, hidden_paths: Sequence[str], python_paths: Sequence[str] = ()
+    bwrap: str,
+    hidden_paths: Sequence[str],
+    python_paths: Sequence[str] = (),
+    readable_paths: Sequence[str] = (),
 ) -> list[str]:
     """Return the bubblewrap command line that wraps the fork server.
 
     `python_paths` (a package environment, usually inside the hidden data directory) are
-    mounted read-only at the paths `sandbox_python_paths` names, outside every hidden path.
+    mounted read-only at the paths `sandbox_python_paths` names, outside every hidden path;
+    `readable_paths` (the operator's source folders) appear read-only where they are.
     """
     mounts = zip(python_paths, sandbox_python_paths(python_paths, True), strict=True)
-    argv = [bwrap, *bwrap_filesystem(hidden_paths, readonly_binds=mounts)]
+    filesystem = bwrap_filesystem(
+        hidden_paths, readonly_binds=mounts, readable_paths=readable_paths
+    )
+    argv = [bwrap, *filesystem]
     # As root, bubblewrap without a user namespace keeps the real root uid, which lets each
     # request's supervisor become nobody before it runs user code; the fork server keeps only
     # the capabilities that needs (user code runs in nested namespaces, with none).
@@ -273,9 +281,13 @@ class Sandbox:
         hidden_paths: Sequence[str] = (),
         use_bwrap: bool | None = None,
         python_paths: Sequence[str] = (),
+        *,
+        readable_paths: Sequence[str] = (),
     ) -> None:
         self.hidden_paths = [os.path.abspath(path) for path in hidden_paths]
         self.python_paths = [os.path.abspath(path) for path in python_paths]
+        # Under bubblewrap the view is an allow-list: the system, the engine and these folders.
+        self.readable_paths = [os.path.abspath(path) for path in readable_paths]
         self._bwrap, self.isolation = bwrap_choice(
             use_bwrap,
             "the filesystem is not read-only and /tmp is shared (hidden paths, rlimits and "
@@ -353,7 +365,9 @@ class Sandbox:
                 self._forkserver = None
             if self._forkserver is None:
                 prefix = (
-                    bwrap_prefix(self._bwrap, self.hidden_paths, self.python_paths)
+                    bwrap_prefix(
+                        self._bwrap, self.hidden_paths, self.python_paths, self.readable_paths
+                    )
                     if self.use_bwrap
                     else []
                 )

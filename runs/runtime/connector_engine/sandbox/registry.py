@@ -43,10 +43,12 @@ class SandboxRegistry:
         self,
         *,
         hidden_paths: Sequence[str] = (),
+        readable_paths: Sequence[str] = (),
         use_bwrap: bool | None = None,
         idle_s: float = DEFAULT_IDLE_S,
     ) -> None:
         self.hidden_paths = tuple(os.path.abspath(path) for path in hidden_paths)
+        self.readable_paths = tuple(readable_paths)
         self.use_bwrap = use_bwrap
         self.idle_s = idle_s
         self._lock = threading.Lock()
@@ -115,8 +117,14 @@ class SandboxRegistry:
     def _new_entry(self, environment: ReadyEnvironment | None) -> _Entry:
         """Create the sandbox of one environment (called with the lock held; starts nothing)."""
         if environment is None:
-            return _Entry(Sandbox(self.hidden_paths, self.use_bwrap), "")
-        sandbox = Sandbox(self.hidden_paths, self.use_bwrap, environment.python_paths)
+            sandbox = Sandbox(self.hidden_paths, self.use_bwrap, readable_paths=self.readable_paths)
+            return _Entry(sandbox, "")
+        sandbox = Sandbox(
+            self.hidden_paths,
+            self.use_bwrap,
+            environment.python_paths,
+            readable_paths=self.readable_paths,
+        )
         if not sandbox.use_bwrap:
             _require_visible(environment, self.hidden_paths)
         return _Entry(sandbox, environment.key)

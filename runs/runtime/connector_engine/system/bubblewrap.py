@@ -1,18 +1,21 @@
-"""bubblewrap command lines shared by the sandbox's fork server and the local Spark Connect server.
+"""bubblewrap command lines shared by the sandbox's fork server, package builds and the local
+Spark Connect server.
 
-Both wrap a long-lived process the same way: the whole filesystem read-only, a fresh /dev and
-/proc, a private /tmp, the hidden paths replaced by empty tmpfs (directories) or /dev/null
-(files); the engine and the interpreter stay visible inside any of these covers (a checkout in
-/tmp, an interpreter in a hidden home); then the binds a caller asks for, placed after the
-hidden paths so they may lie inside one. Namespaces: PID, IPC, UTS
-and cgroup (not for a JVM) are private; the network is shared. As root, bubblewrap runs without
-a user namespace and every capability is dropped but the ones the caller keeps; otherwise a user
-namespace is unshared. Without bwrap, callers run unwrapped and say "reduced isolation".
+Each wraps a process in an allow-list view: only the system's programs, libraries, certificates
+and name-resolution files, the engine and the interpreter, and the folders the operator lets
+connector code read, all read-only; a fresh /dev and /proc and a private /tmp; then the binds a
+caller asks for. Nothing else of the host exists there (no home, no data directory, no project
+source, no /etc/shadow or pip.conf). A hidden path that lies inside what the view shows is still
+covered, the engine bound back inside it. Namespaces: PID, IPC, UTS and cgroup (not for a JVM)
+are private; the network is shared. As root, bubblewrap runs without a user namespace and every
+capability is dropped but the ones the caller keeps; otherwise a user namespace is unshared.
+Without bwrap, callers run unwrapped and say "reduced isolation".
 """
 
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import shutil
 import stat
@@ -52,8 +55,8 @@ def engine_paths() -> tuple[str, ...]:
 
 def closed_ancestors(paths: Iterable[str]) -> list[str]:
     """The outermost directories on the way to `paths` that others may not enter (a home of mode
-    0700 holding the interpreter, say): covered, so that an unprivileged uid reaches the paths
-    bound back inside them, and what else they hold stays hidden."""
+    0700 holding the interpreter, say): an unprivileged uid cannot reach the paths without a
+    view that makes them enterable."""
     closed = set()
     for path in paths:
         for parent in reversed(Path(path).parents):
@@ -87,22 +90,41 @@ def bwrap_filesystem(
     *,
     readonly_binds: Iterable[tuple[str, str]] = (),
     writable_binds: Iterable[tuple[str, str]] = (),
+    readable_paths: Iterable[str] = (),
     tmp_size_bytes: int | None = None,
 ) -> list[str]:
-    """Return the mount arguments: read-only root, private /tmp, hidden paths, then binds.
+    """Return the mount arguments of an allow-list view: the system, the engine, then binds.
 
-    Binds are (source, target) pairs; sources are host paths that must exist. `tmp_size_bytes`
-    caps the private /tmp (unbounded, like any tmpfs, at half the RAM otherwise).
+    The view holds only the system's programs, libraries and certificates (`system_view`), the
+    engine and the interpreter (`engine_paths`), the operator's `readable_paths` (folders of
+    source files connector code may read), a fresh /dev and /proc and a private /tmp
+    (`tmp_size_bytes` caps it; a tmpfs holds up to half the RAM otherwise), all read-only; then
+    the caller's binds, (source, target) pairs of host paths that must exist. A hidden path that
+    lies inside what the view shows is covered (an empty tmpfs for a directory, /dev/null for a
+    file); what the engine needs inside it is bound back.
     """
-    argv = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    argv = ["--dev", "/dev", "--proc", "/proc"]
+    system = system_paths()
+    made = {"/", "/tmp", "/dev", "/proc", *system}
+    for path in system:
+        if os.path.islink(path) and path in SYSTEM_ROOTS:
+            argv += ["--symlink", os.readlink(path), path]  # merged /usr: /bin -> usr/bin
+        else:
+            argv += [*_directories_to(path, made), "--ro-bind", path, path]
     if tmp_size_bytes is not None:
         argv += ["--size", str(tmp_size_bytes)]
-    argv += ["--tmpfs", "/tmp"]
-    covered = ["/tmp"]
-    for path in closed_ancestors(engine_paths()):
-        argv += ["--tmpfs", path]
-        covered.append(path)
+    argv += ["--perms", "1777", "--tmpfs", "/tmp"]
+    shown = [
+        path
+        for path in [*engine_paths(), *sorted(_resolved(readable_paths))]
+        if path != "/" and not any(Path(path).is_relative_to(root) for root in system)
+    ]
+    for path in kept_within(["/"], shown):
+        argv += [*_directories_to(path, made), "--ro-bind", path, path]
+    covered = []
     for path in hidden_paths:
+        if not any(Path(path).is_relative_to(root) for root in [*system, *shown]):
+            continue  # not in the view at all
         if os.path.isdir(path):
             argv += ["--tmpfs", path]
             covered.append(path)
@@ -110,24 +132,72 @@ def bwrap_filesystem(
             argv += ["--ro-bind", "/dev/null", path]
     for path in kept_within(covered, engine_paths()):
         # No cover may hide our own code or interpreter.
-        argv += [*_enterable_parents(path, covered), "--ro-bind", path, path]
+        argv += [*_directories_to(path, made), "--ro-bind", path, path]
     for source, target in readonly_binds:
-        argv += [*_enterable_parents(target, covered), "--ro-bind", source, target]
+        argv += [*_directories_to(target, made), "--ro-bind", source, target]
     for source, target in writable_binds:
-        argv += [*_enterable_parents(target, covered), "--bind", source, target]
-    return argv
+        argv += [*_directories_to(target, made), "--bind", source, target]
+    # The view's own root (a tmpfs holding the directories made above) is read-only too.
+    return [*argv, "--remount-ro", "/"]
 
 
-def _enterable_parents(target: str, covered: Sequence[str]) -> list[str]:
-    """Arguments making the directories on the way to a bind's target inside a cover enterable
-    by anyone (an unprivileged uid must reach it; bubblewrap would make them 0700)."""
-    root = next((Path(c) for c in covered if Path(target).is_relative_to(c)), None)
-    if root is None:
-        return []
+# The system directories and /etc entries the view shows: programs, libraries, Java, name
+# resolution, certificates, time zones and the user database (a JVM needs its own user's name).
+# Nothing else of /etc (no shadow, pip.conf, gitconfig or an operator's secrets).
+SYSTEM_ROOTS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM_ETC = (
+    "alternatives",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "crypto-policies",
+    "debian_version",
+    "gai.conf",
+    "group",
+    "host.conf",
+    "hosts",
+    "java-*",
+    "krb5.conf",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "mime.types",
+    "nsswitch.conf",
+    "odbc.ini",
+    "odbcinst.ini",
+    "os-release",
+    "passwd",
+    "pki",
+    "protocols",
+    "resolv.conf",
+    "services",
+    "ssl",
+    "timezone",
+)
+
+
+@functools.cache
+def system_paths() -> tuple[str, ...]:
+    """The system paths the view shows: /usr and its kin, and the allowed entries of /etc."""
+    paths = [path for path in SYSTEM_ROOTS if os.path.isdir(path)]
+    for pattern in SYSTEM_ETC:
+        paths += sorted(glob.glob(os.path.join("/etc", pattern)))
+    return tuple(paths)
+
+
+def _resolved(paths: Iterable[str]) -> set[str]:
+    """Existing `paths`, resolved (a bind must name where a path really is)."""
+    return {str(Path(path).resolve()) for path in paths if os.path.exists(path)}
+
+
+def _directories_to(target: str, made: set[str]) -> list[str]:
+    """Arguments creating the directories on the way to a bind's target, enterable by anyone (an
+    unprivileged uid must reach it; bubblewrap would make some 0700), each once."""
     argv: list[str] = []
     for parent in reversed(Path(target).parents):
-        if parent != root and parent.is_relative_to(root):
+        if str(parent) not in made:
             argv += ["--perms", "0755", "--dir", str(parent)]
+            made.add(str(parent))
     return argv
 
 
