@@ -3,6 +3,7 @@ for ingests (tests/runs/ingest_helpers.py) and fast ingest settings."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -23,6 +24,8 @@ def pytest_configure(config) -> None:
     SOURCES_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
     SOURCES_ROOT.chmod(0o755)
     settings.SANDBOX_READABLE_PATHS = [*settings.SANDBOX_READABLE_PATHS, SOURCES_ROOT]
+    # manage.py processes the tests start read the same setting from the environment.
+    os.environ["SANDBOX_READABLE_PATHS"] = ":".join(map(str, settings.SANDBOX_READABLE_PATHS))
 
 
 @pytest.fixture
