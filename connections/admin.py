@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
+from django.views.decorators.debug import sensitive_post_parameters
 
 from connections import services
-from connections.forms import ConnectionAdminForm
+from connections.forms import (
+    ROW_INPUT_PREFIX,
+    ConnectionAdminForm,
+    credential_row_inputs,
+    credential_rows_help,
+)
 from connections.models import CodeVersion, Connection, Connector
+from connections.selectors import StoredCredentials, shown_credentials, stored_credentials
 
 
 class ConnectorInline(admin.TabularInline):
@@ -28,24 +39,62 @@ class ConnectionAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["shared_with", "viewers"]
-    readonly_fields = ["credentials_status", "created_at", "updated_at"]
-    fieldsets = [
-        (None, {"fields": ["name", "slug", "description", "owner", "shared_with", "viewers"]}),
-        ("Network", {"fields": ["network_access"]}),
-        ("Credentials", {"fields": ["credentials_status", "credentials", "clear_credentials"]}),
-        ("Code shared by its connectors", {"fields": ["packages", "library_code"]}),
-        ("History", {"fields": ["created_at", "updated_at"]}),
-    ]
+    readonly_fields = ["credentials_status", "credential_fields_shown", "created_at", "updated_at"]
     inlines = [ConnectorInline]
+
+    def get_fieldsets(self, request, obj: Connection | None = None) -> list:
+        fieldsets = [
+            (None, {"fields": ["name", "slug", "description", "owner", "shared_with", "viewers"]}),
+            ("Network", {"fields": ["network_access"]}),
+            ("Credentials", {"fields": ["credentials_status", "credential_fields_shown"]}),
+        ]
+        if obj is None or self.has_change_permission(request, obj):
+            stored = stored_credentials(obj) if obj else StoredCredentials("none")
+            if rows := credential_row_inputs(stored):
+                help_text = credential_rows_help(stored)
+                fieldsets.append(("Credential fields", {"fields": rows, "description": help_text}))
+        replace = ["credentials_version", "credentials", "clear_credentials"]
+        return [
+            *fieldsets,
+            ("Replace or remove all credentials", {"fields": replace}),
+            ("Code shared by its connectors", {"fields": ["packages", "library_code"]}),
+            ("History", {"fields": ["created_at", "updated_at"]}),
+        ]
+
+    def get_form(self, request, obj: Connection | None = None, change: bool = False, **kwargs):
+        # The credential field rows are built by the form from the connection: not model fields.
+        fields = kwargs.pop("fields", None) or flatten_fieldsets(self.get_fieldsets(request, obj))
+        kwargs["fields"] = [name for name in fields if not name.startswith(ROW_INPUT_PREFIX)]
+        return super().get_form(request, obj, change, **kwargs)
+
+    @method_decorator(sensitive_post_parameters())
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Error reports leave out what was posted: it may hold credentials.
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Credentials")
     def credentials_status(self, obj: Connection) -> str:
         return obj.credentials_status
 
+    @admin.display(description="Fields")
+    def credential_fields_shown(self, obj: Connection) -> str:
+        shown = shown_credentials(obj)
+        if shown.kind == "text":
+            return "one secret value (set)"
+        if shown.kind == "unreadable":
+            return "cannot be decrypted with the configured keys"
+        if not shown.fields:
+            return "none"
+        lines = ((field.name, field.shown_value) for field in shown.fields)
+        return format_html_join(mark_safe("<br>"), "<b>{}</b>: {}", lines)
+
     def save_model(self, request, obj: Connection, form: ConnectionAdminForm, change: bool) -> None:
         new_credentials = form.credentials_change()
         if new_credentials is not None:
             services.connection_set_credentials(connection=obj, credentials=new_credentials)
+        services.connection_update_credential_fields(
+            connection=obj, changes=form.credential_field_changes()
+        )
         super().save_model(request, obj, form, change)
 
 

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 
 from connections import crypto
+from connector_engine.credentials import CredentialField, credential_fields
 from connector_engine.environments.requirements import parse_requirements
 from connector_engine.protocol import Interface as EngineInterface
 from connector_engine.protocol import Parser as EngineParser
@@ -62,6 +63,9 @@ class Connection(models.Model):
     # Fernet token; never read directly: see `credentials`. Empty means no credentials.
     credentials_token = models.TextField(blank=True, editable=False)
     credentials_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Which fields of JSON object credentials are secret. None: each field takes its name's
+    # default (`looks_secret`); a list: exactly these names are secret (the owner chose).
+    secret_fields = models.JSONField(null=True, blank=True, default=None, editable=False)
     packages = models.TextField(
         blank=True,
         validators=[validate_requirements],
@@ -125,8 +129,18 @@ class Connection(models.Model):
         return f"set, changed {when:%Y-%m-%d %H:%M} UTC" if when else "set"
 
     def decrypted_credentials(self) -> str:
-        """Return the plaintext credentials, for handing to the sandbox only."""
+        """Return the plaintext credentials exactly as stored: what `context(credentials)` gets."""
         return crypto.decrypt(self.credentials_token) if self.credentials_token else ""
+
+    def secret_field_names(self) -> list[str] | None:
+        """The owner's choice of secret fields (None: each field's default by name), for the
+        engine's `credential_fields` and `secret_values`."""
+        return None if self.secret_fields is None else list(self.secret_fields)
+
+    def credential_fields(self) -> list[CredentialField]:
+        """The fields of JSON object credentials, in order, each secret or not (decrypts; none
+        when the credentials are one plain value or not set)."""
+        return credential_fields(self.decrypted_credentials(), self.secret_field_names())
 
 
 class Connector(models.Model):
@@ -173,7 +187,11 @@ class Connector(models.Model):
 
 
 def code_fingerprint(code: str, packages: str, interface: str, parser: str = "") -> str:
-    """Hash what decides a connector's output: code, packages, interface (and bytes parser)."""
+    """Identify a version of a connector's code: code, packages, interface (and bytes parser).
+
+    An ingest's code fingerprint covers more (the connection's library code, packages and
+    uploaded files too): runs.ingest.planning.ingest_inputs.
+    """
     digest = hashlib.sha256()
     for part in (code, packages, interface, parser or ""):
         encoded = part.encode()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
+from connections.crypto import CredentialsUnreadable
 from connections.models import CodeVersion, Connection, Connector
+from connector_engine.credentials import CredentialField, credential_fields, credentials_object
 
 
 def connections_for_user(user) -> QuerySet[Connection]:
@@ -60,3 +64,56 @@ def version_for_connector(connector: Connector, number: int) -> CodeVersion:
     if version is None:
         raise Http404("No such version.")
     return version
+
+
+@dataclass(frozen=True)
+class StoredCredentials:
+    """A connection's credentials as its forms need them, secret values included."""
+
+    kind: str  # "none", "fields" (a JSON object), "text" (one secret value) or "unreadable"
+    fields: tuple[CredentialField, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShownCredentialField:
+    """A credential field as anyone who sees the connection sees it: a secret's name only."""
+
+    name: str
+    secret: bool
+    value: str  # "" for a secret field: its value never leaves the server
+
+    @property
+    def shown_value(self) -> str:
+        return "set (secret)" if self.secret else self.value
+
+
+@dataclass(frozen=True)
+class ShownCredentials:
+    kind: str  # as StoredCredentials.kind
+    fields: tuple[ShownCredentialField, ...] = ()
+
+
+def stored_credentials(connection: Connection) -> StoredCredentials:
+    """Decrypt a connection's credentials into fields, for the owner's and staff's forms."""
+    if not connection.has_credentials:
+        return StoredCredentials("none")
+    try:
+        text = connection.decrypted_credentials()
+    except CredentialsUnreadable:
+        return StoredCredentials("unreadable")
+    if credentials_object(text) is None:
+        return StoredCredentials("text")
+    return StoredCredentials(
+        "fields", tuple(credential_fields(text, connection.secret_field_names()))
+    )
+
+
+def shown_credentials(connection: Connection) -> ShownCredentials:
+    """What every user who sees the connection may see of its credentials: names and values of
+    fields that are not secret, names of secret ones."""
+    stored = stored_credentials(connection)
+    fields = (
+        ShownCredentialField(field.name, field.secret, "" if field.secret else field.text)
+        for field in stored.fields
+    )
+    return ShownCredentials(stored.kind, tuple(fields))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import models, transaction
@@ -11,7 +14,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from connections import crypto
+from connections.crypto import CredentialsUnreadable
 from connections.models import CodeVersion, Connection, Connector
+from connector_engine.credentials import credential_fields, credentials_object, looks_secret
 
 
 def unique_slug(model: type[models.Model], name: str, *, exclude_pk: int | None = None) -> str:
@@ -24,10 +29,75 @@ def unique_slug(model: type[models.Model], name: str, *, exclude_pk: int | None 
     return slug
 
 
+@dataclass(frozen=True)
+class CredentialFieldChange:
+    """A change to one credential field, as its owner typed it: an existing field or a new one."""
+
+    name: str
+    text: str | None = None  # the new value as typed; None keeps the stored value
+    secret: bool | None = None  # None keeps the field's setting (a new field: its name's default)
+    remove: bool = False
+
+
+def credential_value(text: str, previous: Any = "") -> Any:
+    """A field's value from what was typed: a string, unless the field held another JSON type
+    (number, boolean, null, object, list): then the text must be JSON, and keeps its type.
+
+    Raises ValueError when such a field's text is not JSON.
+    """
+    return text if isinstance(previous, str) else json.loads(text)
+
+
 def connection_set_credentials(*, connection: Connection, credentials: str) -> None:
-    """Encrypt and store new credentials (empty clears them); the caller saves."""
-    connection.credentials_token = crypto.encrypt(credentials) if credentials else ""
+    """Encrypt and store new credentials (empty clears them); the caller saves.
+
+    Fields keep their owner-chosen secret setting by name; new names take their default.
+    """
+    _store_credentials(connection, credentials, _secret_settings(connection))
+
+
+def connection_update_credential_fields(
+    *, connection: Connection, changes: Sequence[CredentialFieldChange]
+) -> None:
+    """Change, add or remove single credential fields; the caller saves.
+
+    The others stay as stored, in their order and with their JSON types. Adding fields to
+    credentials that are one plain value (not a JSON object) drops that value.
+    """
+    if not changes:
+        return
+    values = credentials_object(connection.decrypted_credentials()) or {}
+    secret = _secret_settings(connection)
+    for change in changes:
+        if change.remove:
+            values.pop(change.name, None)
+            secret.pop(change.name, None)
+            continue
+        if change.text is not None:
+            values[change.name] = credential_value(change.text, values.get(change.name, ""))
+        elif change.name not in values:
+            raise ValueError(f"There is no credential field {change.name!r} to change.")
+        if change.secret is not None:
+            secret[change.name] = change.secret
+    _store_credentials(connection, json.dumps(values, ensure_ascii=False), secret)
+
+
+def _secret_settings(connection: Connection) -> dict[str, bool]:
+    """Whether each stored field is secret now (none when unset, plain or unreadable)."""
+    try:
+        return {field.name: field.secret for field in connection.credential_fields()}
+    except CredentialsUnreadable:
+        return {}
+
+
+def _store_credentials(connection: Connection, text: str, secret: dict[str, bool]) -> None:
+    connection.credentials_token = crypto.encrypt(text) if text else ""
     connection.credentials_changed_at = timezone.now()
+    names = [field.name for field in credential_fields(text)]
+    chosen = {name: secret.get(name, looks_secret(name)) for name in names}
+    # Store a list only when the owner's choice differs from the defaults by name.
+    defaults = all(is_secret == looks_secret(name) for name, is_secret in chosen.items())
+    connection.secret_fields = None if defaults else [name for name in names if chosen[name]]
 
 
 def connection_create(
@@ -37,13 +107,14 @@ def connection_create(
     slug: str = "",
     description: str = "",
     credentials: str = "",
+    credential_changes: Sequence[CredentialFieldChange] = (),
     packages: str = "",
     library_code: str = "",
     network_access: bool = True,
     shared_with: Iterable[Group] = (),
     viewers: Iterable[Group] = (),
 ) -> Connection:
-    """Create a connection, encrypting its credentials."""
+    """Create a connection, encrypting its credentials (given whole, or as new fields)."""
     connection = Connection(
         network_access=network_access,
         name=name,
@@ -55,6 +126,7 @@ def connection_create(
     )
     if credentials:
         connection_set_credentials(connection=connection, credentials=credentials)
+    connection_update_credential_fields(connection=connection, changes=credential_changes)
     connection.full_clean()
     with transaction.atomic():
         connection.save()
@@ -73,16 +145,18 @@ def connection_update(
     shared_with: Iterable[Group] | None = None,
     viewers: Iterable[Group] | None = None,
     credentials: str | None = None,
+    credential_changes: Sequence[CredentialFieldChange] = (),
     network_access: bool | None = None,
 ) -> Connection:
-    """Change a connection; credentials None keeps them, "" clears them; network_access None
-    keeps it."""
+    """Change a connection; credentials None keeps them, "" clears them, credential_changes
+    change single fields; network_access None keeps it."""
     connection.name, connection.description = name, description
     connection.packages, connection.library_code = packages, library_code
     if network_access is not None:
         connection.network_access = network_access
     if credentials is not None:
         connection_set_credentials(connection=connection, credentials=credentials)
+    connection_update_credential_fields(connection=connection, changes=credential_changes)
     connection.full_clean()
     with transaction.atomic():
         connection.save()

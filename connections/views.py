@@ -10,6 +10,7 @@ from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connections import services
@@ -20,6 +21,7 @@ from connections.selectors import (
     can_use,
     connection_for_user,
     connector_for_user,
+    shown_credentials,
     version_for_connector,
 )
 from connections.templates_gallery import STARTERS, STARTERS_BY_KEY
@@ -27,6 +29,7 @@ from connector_engine.contract import check_code
 from connectors_site import engine_config
 
 
+@sensitive_post_parameters()  # error reports leave out what was posted: it may hold credentials
 @require_http_methods(["GET", "POST"])
 def connection_create(request: HttpRequest) -> HttpResponse:
     """Create a connection owned by the current user."""
@@ -38,6 +41,7 @@ def connection_create(request: HttpRequest) -> HttpResponse:
             owner=request.user,
             description=data["description"],
             credentials=form.credentials_change() or "",
+            credential_changes=form.credential_field_changes(),
             packages=data["packages"],
             library_code=data["library_code"],
             network_access=data["network_access"],
@@ -64,9 +68,12 @@ def connection_page_context(request: HttpRequest, connection: Connection) -> dic
         "connection": connection,
         "connectors": connection.connectors.all(),
         "can_change_credentials": can_change_credentials(request.user, connection),
+        # Everyone who sees the page sees fields that are not secret: they are configuration.
+        "credentials": shown_credentials(connection),
     }
 
 
+@sensitive_post_parameters()
 @require_http_methods(["GET", "POST"])
 def connection_edit(request: HttpRequest, slug: str) -> HttpResponse:
     """Edit a connection; only its owner and staff see the credentials and sharing fields."""
@@ -85,6 +92,7 @@ def connection_edit(request: HttpRequest, slug: str) -> HttpResponse:
             viewers=data.get("viewers") if allowed else None,
             network_access=data.get("network_access") if allowed else None,
             credentials=form.credentials_change(),
+            credential_changes=form.credential_field_changes(),
         )
         messages.success(request, "Saved.")
         return redirect("connection_detail", slug=connection.slug)

@@ -366,6 +366,10 @@ INGEST_TIMEOUT_S = envfloat("INGEST_TIMEOUT_S", 600.0, minimum=0.1)
 INGEST_LIST_TIMEOUT_S = envfloat("INGEST_LIST_TIMEOUT_S", 300.0, minimum=0.1)
 INGEST_HEARTBEAT_S = envfloat("INGEST_HEARTBEAT_S", 2.0, minimum=0.05)
 INGEST_STALE_AFTER_S = envfloat("INGEST_STALE_AFTER_S", 30.0, minimum=0.1)
+# Deletion guard: a plan that deletes every committed partition, or more than this fraction of
+# them, stops the ingest before it writes anything, unless deletes are allowed (--allow-deletes,
+# the run page's "Delete anyway").
+INGEST_MAX_DELETE_FRACTION = envfloat("INGEST_MAX_DELETE_FRACTION", 0.5, minimum=0.0)
 
 LOGGING = {
     "version": 1,

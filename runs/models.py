@@ -107,7 +107,10 @@ class Run(StructuredError):
     code_version = models.ForeignKey(
         CodeVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
+    # A preview's is its code version's; an ingest's covers every input that decides its output
+    # (connector_engine.ingest.inputs), whose hashes `inputs` keeps: {input name: hash}.
     code_fingerprint = models.CharField(max_length=64, blank=True)
+    inputs = models.JSONField(default=dict, blank=True)
     kind = models.CharField(max_length=10, choices=RunKind)
     status = models.CharField(max_length=12, choices=RunStatus, default=RunStatus.QUEUED)
     parameters = models.JSONField(default=dict, blank=True)
@@ -176,7 +179,7 @@ class Partition(models.Model):
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="partitions")
     name = models.CharField(max_length=1024)
     fingerprint = models.TextField()
-    # The connector's code fingerprint when this partition was written: a change re-reads it.
+    # The code fingerprint of the ingest that wrote it (Run.code_fingerprint): a change re-reads it.
     code_fingerprint = models.CharField(max_length=64)
     row_count = models.BigIntegerField(default=0)
     bytes = models.BigIntegerField(default=0)
@@ -221,8 +224,9 @@ class PartitionJob(StructuredError):
     name = models.CharField(max_length=1024)
     fingerprint = models.TextField(blank=True)
     action = models.CharField(max_length=10, choices=JobAction)
-    # Why it is read: "new", "changed" or "code changed".
-    reason = models.CharField(max_length=20, blank=True)
+    # Why it is read ("new", "fingerprint changed", "library code changed", "failed last time":
+    # connector_engine.ingest.planner) or deleted ("vanished").
+    reason = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=10, choices=JobStatus, default=JobStatus.PENDING)
     rows = models.BigIntegerField(null=True, blank=True)
     bytes = models.BigIntegerField(null=True, blank=True)

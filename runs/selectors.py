@@ -10,6 +10,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
 from connections.models import CodeVersion, Connection, Connector
+from connector_engine.masking import Masker
 from connector_engine.protocol import Action
 from runs import storage
 from runs.bounds import result_bounded
@@ -127,15 +128,20 @@ def partition_preview(partition: Partition, *, limit: int = 100) -> dict[str, An
     """The first `limit` rows of a committed partition, read from its Parquet file.
 
     Returns {"columns": [{"name", "type"}], "rows": [[...]], "row_count", "truncated"}, or
-    {"error": "..."} when the file is missing or unreadable. Cells and the whole are bounded as
-    a preview's stored result is (runs.bounds), with the same marker.
+    {"error": "..."} when the file is missing or unreadable. The connection's secrets are masked
+    here, for people to see (the file keeps what the source had). Cells and the whole are
+    bounded as a preview's stored result is (runs.bounds), with the same marker.
     """
     try:
         preview = storage.read_partition_preview(partition.storage_path, limit=limit)
     except (OSError, ValueError) as exc:
         return {"error": f"cannot read {partition.storage_path}: {exc}"}
+    connection = partition.connector.connection
+    masker = Masker(
+        connection.decrypted_credentials(), secret_fields=connection.secret_field_names()
+    )
     return result_bounded(
-        preview,
+        masker.value(preview),
         cell_bytes=settings.PREVIEW_MAX_CELL_BYTES,
         result_bytes=settings.PREVIEW_MAX_RESULT_BYTES,
     )

@@ -130,6 +130,7 @@ def connector_request(
         credentials=(
             connector.connection.decrypted_credentials() if credentials is None else credentials
         ),
+        secret_fields=connector.connection.secret_field_names(),
         object=object,
         limits=limits,
         network=connector.connection.network_access,

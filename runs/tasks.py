@@ -21,12 +21,23 @@ def ingest_run(run_id: int) -> str:
 
 
 def ingest_enqueue(
-    *, connector: Connector, user=None, dry_run: bool = False, engine: str = IngestEngine.SANDBOX
+    *,
+    connector: Connector,
+    user=None,
+    dry_run: bool = False,
+    engine: str = IngestEngine.SANDBOX,
+    allow_deletes: bool = False,
 ) -> Run:
     """Create a queued ingest run (ingest_create) and enqueue its task once the transaction
     commits, so the worker never sees a run that is not committed."""
     with transaction.atomic():
-        run = ingest_create(connector=connector, user=user, dry_run=dry_run, engine=engine)
+        run = ingest_create(
+            connector=connector,
+            user=user,
+            dry_run=dry_run,
+            engine=engine,
+            allow_deletes=allow_deletes,
+        )
         run_id = run.pk
         transaction.on_commit(lambda: ingest_run.enqueue(run_id=run_id))
     return run

@@ -7,6 +7,7 @@ urlpatterns = [
     path("<int:run_id>/", views.run_detail, name="detail"),
     path("<int:run_id>/progress/", views.run_progress, name="progress"),
     path("<int:run_id>/cancel/", views.run_cancel, name="cancel"),
+    path("<int:run_id>/delete-anyway/", views.ingest_delete_anyway, name="delete_anyway"),
     path("connector/<slug:slug>/", views.connector_runs, name="connector_runs"),
     path("connector/<slug:slug>/preview/<str:action>/", views.preview, name="preview"),
     path("connector/<slug:slug>/ingest/", views.ingest_start, name="ingest"),

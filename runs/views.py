@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from connections.selectors import connections_for_user, connector_for_user
+from connections.selectors import can_use, connections_for_user, connector_for_user
 from connector_engine.protocol import ErrorType, IngestEngine
 from runs import selectors, services, tasks
 from runs.forms import PREVIEW_ACTIONS, PreviewForm
@@ -105,7 +105,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_for_user(request, run_id)
     context = {"run": run, **tree_context(run, None)}
     if run.kind == RunKind.INGEST:
-        context |= ingest_progress_context(run)
+        context |= ingest_progress_context(run, request.user)
     return render(request, "runs/detail.html", context)
 
 
@@ -140,6 +140,25 @@ def ingest_start(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
+def ingest_delete_anyway(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Start a new ingest of a run's connector that may delete what the deletion guard kept."""
+    run = _run_for_user(request, run_id, use=True)
+    if run.error_type != ErrorType.DELETION_GUARD:
+        messages.error(request, "Only an ingest the deletion guard stopped can delete anyway.")
+        return redirect("runs:detail", run_id=run.pk)
+    try:
+        run = tasks.ingest_enqueue(
+            connector=run.connector, user=request.user, engine=run.engine, allow_deletes=True
+        )
+    except ingest_services.IngestAlreadyActive as active:
+        messages.info(request, "An ingest of this connector is already queued or running.")
+        run = active.run
+    except ingest_services.InvalidIngestOption as exc:
+        messages.error(request, str(exc))
+    return redirect("runs:detail", run_id=run.pk)
+
+
+@require_POST
 def ingest_plan(request: HttpRequest, slug: str) -> HttpResponse:
     """What the next ingest will do: list in the sandbox and compare, writing nothing."""
     connector = connector_for_user(request.user, slug, use=True)
@@ -160,16 +179,20 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
     """The live part of an ingest's page: progress, partition jobs and the chart (polled)."""
     run = _run_for_user(request, run_id)
-    return render(request, "runs/_ingest_progress.html", ingest_progress_context(run))
+    context = ingest_progress_context(run, request.user)
+    return render(request, "runs/_ingest_progress.html", context)
 
 
-def ingest_progress_context(run: Run) -> dict:
+def ingest_progress_context(run: Run, user) -> dict:
     chart = selectors.partition_job_chart(run)
     return {
         "run": run,
         "progress": selectors.run_progress(run),
         "jobs": selectors.partition_jobs(run)[:500],
         "chart": chart_bars(chart),
+        # Stopped by the deletion guard: who may run code on the connection may delete anyway.
+        "may_delete_anyway": run.error_type == ErrorType.DELETION_GUARD
+        and can_use(user, run.connector.connection),
     }
 
 

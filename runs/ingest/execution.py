@@ -4,8 +4,9 @@ runs.ingest.services.ingest_execute claims a queued run (`ingest_claim`) and han
 IngestExecution. The executing thread alone touches the database: it plans
 (runs.ingest.planning), creates the partition jobs, hands planned reads to the run's read engine
 (runs.ingest.reads; chosen by `run.engine`) in a pool of threads, commits what they return
-(runs.ingest.commits), heartbeats and polls for cancellation. At most 2 x INGEST_CONCURRENCY
-reads are in flight, which keeps every reader busy during commits.
+(runs.ingest.commits), heartbeats, polls for cancellation and hands the run to an optional
+`on_progress` callback (every TICK_S at most). At most 2 x INGEST_CONCURRENCY reads are in
+flight, which keeps every reader busy during commits.
 
 Stopping: the run's `cancel` event is set when someone requests a cancel (polled every TICK_S),
 when the process is told to stop (STOP, set by the worker command on SIGTERM) or when this
@@ -38,7 +39,7 @@ from connectors_site import engine_config
 from environments.services import connector_environment_ensure
 from runs import services, storage
 from runs.ingest.commits import IngestCommits, RunProgress
-from runs.ingest.planning import MAX_PLAN_NAMES, plan_ingest
+from runs.ingest.planning import MAX_PLAN_NAMES, ingest_code, plan_ingest
 from runs.ingest.reads import (
     BatchOutcome,
     Execute,
@@ -49,7 +50,6 @@ from runs.ingest.reads import (
 )
 from runs.ingest.spark_reads import SparkReads
 from runs.models import JobAction, JobStatus, Partition, PartitionJob, Run, RunKind, RunStatus
-from runs.selectors import code_version_for
 from runs.services import connector_request
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,8 @@ def executor_is_gone(run: Run, now: datetime) -> bool:
 def ingest_claim(*, run_id: int) -> Run | None:
     """Claim a queued ingest run for this process; None when it is no longer queued.
 
-    The code that runs is the connector's code now, not when the run was queued.
+    The code that runs is the connector's code (and its connection's) now, not when the run was
+    queued.
     """
     now = timezone.now()
     claimed = Run.objects.filter(pk=run_id, kind=RunKind.INGEST, status=RunStatus.QUEUED).update(
@@ -107,10 +108,10 @@ def ingest_claim(*, run_id: int) -> Run | None:
     if not claimed:
         return None
     run = Run.objects.select_related("connector__connection").get(pk=run_id)
-    connector = run.connector
-    run.code_fingerprint = connector.code_fingerprint
-    run.code_version = code_version_for(connector, run.code_fingerprint)
-    run.save(update_fields=["code_fingerprint", "code_version"])
+    code = ingest_code(run.connector)
+    for name, value in code.items():
+        setattr(run, name, value)
+    run.save(update_fields=list(code))
     return run
 
 
@@ -119,7 +120,8 @@ class IngestExecution:
 
     `execute` runs one sandbox request (default: runs.services.run_in_sandbox) for the listing
     and the reads; `read_engine` builds the engine that reads the partitions from the run's
-    ReadContext (default: the one `run.engine` names).
+    ReadContext (default: the one `run.engine` names); `on_progress`, called by the executing
+    thread, gets the run with its counters as they stand.
     """
 
     def __init__(
@@ -129,8 +131,10 @@ class IngestExecution:
         stop: threading.Event | None = None,
         execute: Execute = services.run_in_sandbox,
         read_engine: Callable[[ReadContext], ReadEngine] | None = None,
+        on_progress: Callable[[Run], None] | None = None,
     ) -> None:
         self.run = run
+        self.on_progress = on_progress
         self.connector = run.connector
         self.stop = stop or STOP
         self.execute_request = execute
@@ -194,7 +198,7 @@ class IngestExecution:
         planned = plan_ingest(
             connector,
             request,
-            code_fingerprint=run.code_fingerprint,
+            inputs=run.inputs,
             execute=self.execute_request,
             environment=environment.ready,
             cancel=self.cancel,
@@ -209,8 +213,12 @@ class IngestExecution:
             return self._finish(RunStatus.FAILED, planned.error)
         plan = planned.plan
         run.result["plan"] = plan.to_dict(max_names=MAX_PLAN_NAMES)
+        guard = None if run.parameters.get("allow_deletes") else planned.deletion_guard
+        if guard is not None and not run.dry_run:
+            return self._finish(RunStatus.FAILED, guard)
         run.partitions_skipped = len(plan.skip)
         if run.dry_run:
+            run.result["deletion_guard"] = guard
             return self._finish(RunStatus.SUCCEEDED)
         self.commits = IngestCommits(
             run, paths=planned.paths, progress=self.progress, logs=self.logs, cancel=self.cancel
@@ -311,7 +319,8 @@ class IngestExecution:
             self._tick()
 
     def _tick(self) -> None:
-        """Beat the heart when due, and turn a cancel request or a stop into the cancel event."""
+        """Beat the heart when due, report progress, and turn a cancel request or a stop into
+        the cancel event."""
         if self.cancel.is_set():
             return
         if self.stop.is_set():
@@ -324,6 +333,8 @@ class IngestExecution:
         self.last_cancel_check = now
         if now - self.progress.last_heartbeat >= settings.INGEST_HEARTBEAT_S:
             self.progress.beat()
+        if self.on_progress is not None:
+            self.on_progress(self.run)
         run = Run.objects.filter(pk=self.run.pk)
         if run.filter(cancel_requested_at__isnull=False).exists():
             self.cancelled_by = "cancel"

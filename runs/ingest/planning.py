@@ -4,8 +4,15 @@
 runs the listing in its pool while it keeps the heartbeat and the cancel check going), and
 "What will the next ingest do?" (runs.ingest.services.ingest_plan) calls it directly. It writes
 nothing. The listing is every leaf, validated by the sandbox child; a listing with validation
-problems, one cut at a limit (truncated) or one that failed stops an ingest before anything is
-read or deleted (`stop_error`). The comparison itself is connector_engine.ingest.planner.
+problems, one cut at a limit (truncated) or one that failed (list_objects raised: never taken
+for an empty listing) stops an ingest before anything is read or deleted (`stop_error`). A plan
+that deletes every committed partition, or more than INGEST_MAX_DELETE_FRACTION of them, carries
+a DeletionGuard error (`IngestPlan.deletion_guard`): the executor stops there unless the run
+allows deletes. The comparison itself is connector_engine.ingest.planner.
+
+`ingest_inputs` is the one place that says what an ingest's code fingerprint covers
+(connector_engine.ingest.inputs); a run records their hashes (`ingest_code`), so a later plan
+can name the inputs that changed.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from django.conf import settings
 
 from connections.models import Connector
 from connector_engine.environments.store import ReadyEnvironment
+from connector_engine.ingest.inputs import code_fingerprint, input_hashes
 from connector_engine.ingest.planner import (
     CommittedState,
     ListedLeaf,
@@ -29,7 +37,8 @@ from connector_engine.ingest.planner import (
 from connector_engine.protocol import Action, ErrorType, SandboxRequest, make_error
 from connectors_site import engine_config
 from runs.ingest.reads import Execute
-from runs.models import Partition
+from runs.models import JobAction, JobStatus, Partition, PartitionJob, Run, RunKind
+from runs.selectors import code_version_for
 
 MAX_PLAN_NAMES = 1000  # names kept per list (read/skip/delete) in run.result["plan"]
 MAX_STORED_PROBLEMS = 200
@@ -93,7 +102,10 @@ def list_leaves(
     `request` is the connector's read request (runs.services.connector_request); the listing
     gets its own limits.
     """
-    listing = replace(request, action=Action.LIST, limits=engine_config.listing_limits())
+    # Unmasked: the names are compared with the committed ones, and read as they were listed.
+    listing = replace(
+        request, action=Action.LIST, limits=engine_config.listing_limits(), mask_data=False
+    )
     result = execute(listing, cancel=cancel, environment=environment)
     listed = result.result if isinstance(result.result, dict) else {}
     problems = list(listed.get("problems") or ())
@@ -112,6 +124,34 @@ def list_leaves(
     return outcome
 
 
+def ingest_inputs(connector: Connector) -> dict[str, str]:
+    """Hash every input that decides what an ingest of the connector writes, by name."""
+    connection = connector.connection
+    files = connection.package_files.order_by("filename").values_list("filename", "sha256")
+    return input_hashes(
+        {
+            "connector_code": connector.code,
+            "interface": connector.interface,
+            "parser": connector.parser,
+            "connector_packages": connector.packages,
+            "connection_packages": connection.packages,
+            "uploaded_package_files": "".join(f"{name} {sha256}\n" for name, sha256 in files),
+            "library_code": connection.library_code,
+        }
+    )
+
+
+def ingest_code(connector: Connector) -> dict[str, Any]:
+    """The fields an ingest run records about what it runs: the inputs' hashes, the code
+    fingerprint of them all and the saved version of the connector's code."""
+    inputs = ingest_inputs(connector)
+    return {
+        "inputs": inputs,
+        "code_fingerprint": code_fingerprint(inputs),
+        "code_version": code_version_for(connector, connector.code_fingerprint),
+    }
+
+
 def committed_state(connector: Connector) -> tuple[dict[str, CommittedState], dict[str, str]]:
     """Return the committed partitions as {name: state} and {name: storage path}."""
     states: dict[str, CommittedState] = {}
@@ -125,16 +165,62 @@ def committed_state(connector: Connector) -> tuple[dict[str, CommittedState], di
     return states, paths
 
 
+def known_inputs(connector: Connector, fingerprints: set[str]) -> dict[str, dict[str, str]]:
+    """Return the input hashes that made each of these code fingerprints, where a run kept them."""
+    known = {}
+    runs = Run.objects.filter(connector=connector, kind=RunKind.INGEST)
+    for fingerprint in fingerprints:
+        inputs = runs.filter(code_fingerprint=fingerprint).values_list("inputs", flat=True).first()
+        if inputs:
+            known[fingerprint] = inputs
+    return known
+
+
+def failed_last_time(connector: Connector, fingerprint: str) -> set[str]:
+    """Name the partitions whose read failed in the connector's last ingest that read anything,
+    if it ran with this code fingerprint (after a change, the change is the reason to read)."""
+    last = (
+        Run.objects.filter(
+            connector=connector, kind=RunKind.INGEST, dry_run=False, partitions_total__gt=0
+        )
+        .order_by("-enqueued_at", "-id")
+        .first()
+    )
+    if last is None or last.code_fingerprint != fingerprint:
+        return set()
+    failed = PartitionJob.objects.filter(run=last, action=JobAction.READ, status=JobStatus.FAILED)
+    return set(failed.values_list("name", flat=True))
+
+
+def deletion_guard_error(plan: PartitionPlan, connector: Connector) -> dict[str, Any] | None:
+    """Return the DeletionGuard error of a plan that deletes too much to run unasked, or None."""
+    limit = settings.INGEST_MAX_DELETE_FRACTION
+    if not plan.deletes_too_many(limit):
+        return None
+    deleted, committed = len(plan.delete), plan.committed
+    how_many = "all of them" if deleted == committed else f"more than {limit:.0%}"
+    return make_error(
+        ErrorType.DELETION_GUARD,
+        f"The plan deletes {deleted} of {committed} committed partitions ({how_many}: the "
+        "listing no longer has them), so the ingest stops before reading or deleting anything. "
+        "If the source really lost them, delete anyway: the Delete anyway button on the run's "
+        f"page, or `manage.py ingest {connector.slug} --allow-deletes`. If not, fix the source "
+        "or the listing and ingest again.",
+    )
+
+
 @dataclass
 class IngestPlan:
     """What the next ingest would do: the plan, or why an ingest would stop before writing.
 
-    `paths` maps the committed partitions the plan was compared with to their storage paths.
+    `paths` maps the committed partitions the plan was compared with to their storage paths;
+    `deletion_guard` is the error that stops a plan deleting too much (unless allowed).
     """
 
     listing: ListingOutcome
     plan: PartitionPlan | None = None
     paths: dict[str, str] = field(default_factory=dict)
+    deletion_guard: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -149,6 +235,7 @@ class IngestPlan:
             "ok": self.ok,
             "plan": self.plan.to_dict(max_names=max_names) if self.plan is not None else None,
             "error": self.error,
+            "deletion_guard": self.deletion_guard,
             "listing": self.listing.summary(),
             "logs": self.listing.logs,
         }
@@ -162,7 +249,7 @@ def plan_ingest(
     connector: Connector,
     request: SandboxRequest,
     *,
-    code_fingerprint: str,
+    inputs: dict[str, str],
     execute: Execute,
     environment: ReadyEnvironment | None = None,
     cancel: threading.Event | None = None,
@@ -170,9 +257,9 @@ def plan_ingest(
 ) -> IngestPlan:
     """List the connector, validate the listing, compare it with the committed partitions.
 
-    `code_fingerprint` is the code the ingest runs (a different one makes every partition
-    stale). `wait` runs the listing and returns it (by default here; the executor runs it in a
-    pool thread). Writes nothing.
+    `inputs` are the hashes of what the ingest runs with (`ingest_inputs`; a change of any makes
+    every partition stale). `wait` runs the listing and returns it (by default here; the
+    executor runs it in a pool thread). Writes nothing.
     """
     listing = wait(
         lambda: list_leaves(request, execute=execute, cancel=cancel, environment=environment)
@@ -180,4 +267,13 @@ def plan_ingest(
     if listing.stop_error() is not None:
         return IngestPlan(listing)
     committed, paths = committed_state(connector)
-    return IngestPlan(listing, partition_plan(listing.leaves, committed, code_fingerprint), paths)
+    fingerprint = code_fingerprint(inputs)
+    earlier = {state.code_fingerprint for state in committed.values()} - {fingerprint}
+    plan = partition_plan(
+        listing.leaves,
+        committed,
+        inputs,
+        known_inputs=known_inputs(connector, earlier),
+        retry=failed_last_time(connector, fingerprint),
+    )
+    return IngestPlan(listing, plan, paths, deletion_guard_error(plan, connector))

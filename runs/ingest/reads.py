@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from connector_engine.environments.store import ReadyEnvironment
 from connector_engine.ingest.batching import BatchSizer
 from connector_engine.ingest.planner import PlannedRead
+from connector_engine.masking import Masker
 from connector_engine.protocol import (
     PROCESS_FAILURES,
     ErrorType,
@@ -83,8 +84,9 @@ class ReadContext:
     batch_size: int = 1
 
     @property
-    def credentials(self) -> str:
-        return self.request.credentials
+    def masker(self) -> Masker:
+        """Masks the connection's secrets in what people see of the reads (logs, errors)."""
+        return Masker(self.request.credentials, secret_fields=self.request.secret_fields)
 
     @property
     def limits(self) -> Limits:
@@ -238,7 +240,8 @@ class SandboxReads:
 
     def _sandbox_read(self, **leaves: Any) -> SandboxResult:
         """Read one leaf (`object`) or a batch (`objects`) in the sandbox, in a read slot."""
-        request = replace(self.context.request, full_table=True, **leaves)
+        # What an ingest lands is never masked (logs and errors are).
+        request = replace(self.context.request, full_table=True, mask_data=False, **leaves)
         with self.read_slots:
             return self.context.sandbox(request)
 

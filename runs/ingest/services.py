@@ -12,6 +12,7 @@ answers "what will the next ingest do?" without writing.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -23,9 +24,8 @@ from connectors_site import engine_config
 from environments.services import connector_environment_ensure
 from runs import storage
 from runs.ingest.execution import IngestExecution, executor_is_gone, ingest_claim
-from runs.ingest.planning import IngestPlan, ListingOutcome, plan_ingest
+from runs.ingest.planning import IngestPlan, ListingOutcome, ingest_code, ingest_inputs, plan_ingest
 from runs.models import WRITING_RUNS, JobStatus, Partition, PartitionJob, Run, RunKind, RunStatus
-from runs.selectors import code_version_for
 from runs.services import connector_request, run_in_sandbox
 
 
@@ -68,13 +68,19 @@ def _active_ingests(connector: Connector) -> QuerySet[Run]:
 
 
 def ingest_create(
-    *, connector: Connector, user=None, dry_run: bool = False, engine: str = IngestEngine.SANDBOX
+    *,
+    connector: Connector,
+    user=None,
+    dry_run: bool = False,
+    engine: str = IngestEngine.SANDBOX,
+    allow_deletes: bool = False,
 ) -> Run:
     """Create a queued ingest run; raise IngestAlreadyActive when one is queued or running.
 
     Dry runs only list and plan, so they may run beside a real ingest. `engine` "spark" reads
     the partitions as one Spark job (runs.ingest.spark_reads); InvalidIngestOption for an
-    unknown engine or a spark connector (it reads through Spark already).
+    unknown engine or a spark connector (it reads through Spark already). `allow_deletes`
+    (recorded in the run's parameters) lets a plan delete more than the deletion guard allows.
     """
     check_ingest_engine(connector, engine)
     ingest_recover(connector=connector)  # a dead worker's run must not block the connector
@@ -83,30 +89,34 @@ def ingest_create(
         Connector.objects.select_for_update().filter(pk=connector.pk).exists()
         if not dry_run and (active := _active_ingests(connector).first()) is not None:
             raise IngestAlreadyActive(active)
-        fingerprint = connector.code_fingerprint
         return Run.objects.create(
             connector=connector,
             kind=RunKind.INGEST,
             status=RunStatus.QUEUED,
-            code_fingerprint=fingerprint,
-            code_version=code_version_for(connector, fingerprint),
+            **ingest_code(connector),
+            parameters={"allow_deletes": True} if allow_deletes else {},
             user=user,
             dry_run=dry_run,
             engine=engine,
         )
 
 
-def ingest_execute(*, run_id: int, stop: threading.Event | None = None) -> Run:
+def ingest_execute(
+    *,
+    run_id: int,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[Run], None] | None = None,
+) -> Run:
     """Claim a queued ingest run and execute it in this process; return the finished run.
 
     A run that is no longer queued (already claimed, cancelled) is returned untouched.
     `stop`, when set, interrupts the run (default: runs.ingest.execution.STOP, set by the
-    worker).
+    worker). `on_progress` gets the run, as it goes, several times a second at most.
     """
     run = ingest_claim(run_id=run_id)
     if run is None:
         return Run.objects.select_related("connector__connection").get(pk=run_id)
-    return IngestExecution(run, stop=stop).execute()
+    return IngestExecution(run, stop=stop, on_progress=on_progress).execute()
 
 
 def ingest_cancel(*, run: Run) -> bool:
@@ -203,7 +213,7 @@ def ingest_plan(*, connector: Connector) -> IngestPlan:
     return plan_ingest(
         connector,
         connector_request(connector, action=Action.READ, limits=engine_config.ingest_limits()),
-        code_fingerprint=connector.code_fingerprint,
+        inputs=ingest_inputs(connector),
         execute=run_in_sandbox,
         environment=environment.ready,
     )

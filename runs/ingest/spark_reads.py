@@ -36,7 +36,6 @@ import pyarrow as pa
 from django.conf import settings
 
 from connector_engine.ingest.planner import PlannedRead
-from connector_engine.masking import Masker
 from connector_engine.protocol import ErrorType, error_type, make_error
 from connector_engine.spark.job import (
     JobResult,
@@ -120,7 +119,7 @@ class SparkReads:
         environment = self.context.environment
         return SparkJob(
             name=name,
-            request=replace(self.context.request, full_table=True),
+            request=replace(self.context.request, full_table=True, mask_data=False),
             objects=objects,
             schema=schema,
             staging=Path(settings.SPARK_STAGING_DIR) / name,
@@ -168,7 +167,7 @@ class SparkReads:
     def collect(self, outcomes: list[PartitionOutcome], job: JobResult, schema: pa.Schema) -> None:
         """Turn the job's reports and files into partition outcomes, files staged then
         published together."""
-        masker = Masker(self.context.credentials)
+        masker = self.context.masker
         staged = []
         for index, outcome in enumerate(outcomes):
             report = masker.value(job.reports.get(index)) or {}

@@ -21,7 +21,8 @@ import pandas as pd
 
 
 def context(credentials):
-    return {"user": json.loads(credentials).get("user"), "region": "eu"}
+    fields = json.loads(credentials)
+    return {"user": fields.get("user"), "password": fields.get("password"), "region": "eu"}
 
 
 def list_objects(context, metadata):
@@ -50,7 +51,7 @@ def test_it_takes_a_new_user_from_login_to_every_preview(page):
 
     page.click("text=New connection")
     page.fill("#id_name", "Finance DB")
-    page.fill("#id_credentials", json.dumps({"user": SECRET, "token": "abc"}))
+    page.fill("#id_credentials", json.dumps({"user": "svc", "password": SECRET}))
     page.click("button:has-text('Save')")
     expect(page.locator("h1")).to_have_text("Finance DB")
     assert SECRET not in page.content()
@@ -68,7 +69,8 @@ def test_it_takes_a_new_user_from_login_to_every_preview(page):
     result = page.locator("#result-panel .preview-result")
     expect(result).to_contain_text("Succeeded")
     expect(result.locator(".result-context")).to_contain_text("region")
-    # The context holds the credentials' user: masked before it reaches the page.
+    # The context holds the credentials' password, a secret field: masked before it reaches the
+    # page.
     expect(result.locator(".result-context")).to_contain_text("****")
     expect(result.locator(".isolation")).not_to_be_empty()
 

@@ -75,7 +75,7 @@ def test_it_changes_credentials_and_logs_it_without_the_value(client, staff, con
     connection.refresh_from_db()
     assert connection.decrypted_credentials() == "NEW-SECRET-99"
     entry = LogEntry.objects.get(object_id=str(connection.pk))
-    assert "Credentials" in entry.get_change_message()
+    assert "Replace all credentials" in entry.get_change_message()
     assert "NEW-SECRET-99" not in entry.change_message
     history = client.get(reverse("admin:connections_connection_history", args=[connection.pk]))
     assert "NEW-SECRET-99" not in history.content.decode()

@@ -8,17 +8,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from connector_engine.masking import MASK, Masker, UnmaskableColumn, secrets_of
-
-
-def test_json_string_leaves_of_four_or_more_characters_are_secrets() -> None:
-    credentials = '{"token": "abcd1234", "nested": {"keys": ["k-9999", "ab"]}, "port": 5432}'
-
-    secrets = secrets_of(credentials)
-
-    assert "abcd1234" in secrets and "k-9999" in secrets and credentials in secrets
-    assert "ab" not in secrets and "5432" not in secrets and "token" not in secrets
-    assert secrets == sorted(secrets, key=len, reverse=True)
+from connector_engine.masking import MASK, Masker, UnmaskableColumn
 
 
 def test_plain_credentials_are_masked_whole_and_stripped() -> None:
@@ -34,15 +24,15 @@ def test_short_and_empty_credentials_mask_nothing() -> None:
 
 
 def test_longest_secret_is_masked_first() -> None:
-    masker = Masker('{"a": "secret", "b": "secret-and-more"}')
+    masker = Masker('{"password": "secret", "token": "secret-and-more"}')
 
     assert masker.text("x secret-and-more y secret") == f"x {MASK} y {MASK}"
 
 
 def test_json_escaped_spelling_is_masked() -> None:
-    masker = Masker('{"pw": "qu\\"ote-pass"}')
+    masker = Masker('{"password": "qu\\"ote-pass"}')
 
-    assert MASK in masker.text('{"pw": "qu\\"ote-pass"}')
+    assert masker.text('{"password": "qu\\"ote-pass"}') == f'{{"password": "{MASK}"}}'
 
 
 def test_values_are_masked_recursively_including_keys() -> None:

@@ -1,16 +1,21 @@
-"""manage.py ingest: queue, run here (--wait), plan (--dry-run), cancel; JSON and exit codes."""
+"""manage.py ingest: queue, run here (--wait, with progress lines), plan (--dry-run), cancel, allow
+deletes; JSON and exit codes."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from runs.management.commands import ingest as ingest_command
 from runs.models import Run, RunStatus
 from tests.factories import make_connector
 from tests.runs.ingest_helpers import committed
+from tests.runs.manage_site import worker_site
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ingest_settings")]
 
@@ -58,9 +63,55 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(source_connector, source, 
     code, out, _ = run_command(capsys, source_connector.slug, "--dry-run")
     assert code == 0
     assert "plan: read 2, skip 0, delete 1" in out
-    assert "  b  (changed)" in out and "  c  (new)" in out
+    assert "  b  (fingerprint changed)" in out and "  c  (new)" in out
     assert "delete:\n  a" in out
     assert committed(source_connector) == {"a": "v1", "b": "v1"}
+
+
+def test_it_prints_progress_lines_to_stderr_and_one_json_object_to_stdout(
+    source_connector, source, capsys, monkeypatch
+):
+    monkeypatch.setattr(ingest_command, "PROGRESS_MIN_S", 0.0)  # a line at every change
+    source.set("b", "v1", rows=3, sleep=0.5)
+    code, out, err = run_command(capsys, source_connector.slug, "--wait", "--json")
+    assert code == 0
+    assert json.loads(out)["status"] == "succeeded" and out.count("\n") == 1
+    run = Run.objects.get()
+    lines = err.splitlines()
+    assert lines and all(line.startswith(f"ingest #{run.pk}: ") for line in lines), err
+    assert "1 of 2 partitions done, 2 rows," in err
+    last = r"ingest #\d+: 2 of 2 partitions done, 5 rows, \d+\.\d s elapsed"
+    assert re.fullmatch(last, lines[-1])
+
+
+@pytest.fixture(scope="module")
+def site():
+    with worker_site() as site:
+        yield site
+
+
+def test_a_real_wait_prints_progress_to_stderr_and_only_json_to_stdout(site, source):
+    source.set("a", "v1", rows=2)
+    source.set("b", "v1", rows=3, sleep=2)
+    site.enqueue("progress", source.code, enqueue=False)
+    done = site.run("ingest", "progress", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "succeeded"  # stdout is one JSON object
+    lines = done.stderr.splitlines()
+    assert "1 of 2 partitions done, 2 rows, " in done.stderr, done.stderr
+    assert lines[-1].startswith("ingest #1: 2 of 2 partitions done, 5 rows, "), done.stderr
+
+
+def test_progress_lines_come_every_few_seconds_while_nothing_changes():
+    written: list[str] = []
+    now = [100.0]
+    progress = ingest_command.ProgressLines(written.append, clock=lambda: now[0])
+    run = Run(pk=7, kind="ingest", status="running", started_at=timezone.now())
+    for second in range(1, 13):  # listing all along: the first line, then one every 5 s
+        now[0] += 1.0
+        progress(run)
+        assert len(written) == 1 + (second - 1) // 5, second
+    assert written[0].startswith("ingest #7: listing the source, ")
 
 
 def test_it_exits_1_when_a_partition_fails(source_connector, source, capsys):
@@ -71,6 +122,23 @@ def test_it_exits_1_when_a_partition_fails(source_connector, source, capsys):
     assert summary["status"] == "failed"
     assert summary["failed_partitions"] == ["b"]
     assert summary["error"]["type"] == "PartitionsFailed"
+
+
+def test_the_deletion_guard_stops_it_and_allow_deletes_goes_on(source_connector, source, capsys):
+    run_command(capsys, source_connector.slug, "--wait")
+    source.entries.clear()
+    source.save()
+    code, out, _ = run_command(capsys, source_connector.slug, "--dry-run")
+    assert code == 0 and "Deletion guard: The plan deletes 2 of 2 committed partitions" in out
+    code, out, _ = run_command(capsys, source_connector.slug, "--wait", "--json")
+    summary = json.loads(out)
+    assert code == 1 and summary["error"]["type"] == "DeletionGuard"
+    assert "--allow-deletes" in summary["error"]["message"]
+    assert committed(source_connector) == {"a": "v1", "b": "v1"}
+    code, out, _ = run_command(capsys, source_connector.slug, "--wait", "--allow-deletes")
+    assert code == 0 and "plan: read 0, skip 0, delete 2" in out
+    assert committed(source_connector) == {}
+    assert Run.objects.order_by("-pk").first().parameters["allow_deletes"] is True
 
 
 def test_it_lists_validation_problems(connection, source, capsys):

@@ -53,6 +53,18 @@ def test_it_shows_what_the_next_ingest_will_do(client, owner, source):
     assert not Run.objects.filter(kind="ingest").exists()
 
 
+def test_the_plan_says_why_each_partition_is_read(client, owner, source, connection):
+    services.ingest_execute(run_id=services.ingest_create(connector=source).pk)  # c fails
+    connection.library_code = "VERSION = 2\n"
+    connection.save()
+    client.force_login(owner)
+    page = client.post(reverse("runs:ingest_plan", args=[source.slug])).content.decode()
+    assert '<span class="plan-reason">2 library code changed</span>' in page
+    assert '<span class="plan-reason">1 new</span>' in page
+    assert '<code>a</code> <span class="text-body-secondary">library code changed</span>' in page
+    assert "would stop" not in page
+
+
 def test_it_shows_progress_jobs_and_chart_of_a_finished_ingest(client, owner, source):
     run = services.ingest_create(connector=source, user=owner)
     services.ingest_execute(run_id=run.pk)

@@ -68,13 +68,14 @@ def test_it_lists_in_the_documented_shape(connector_file):
 
 
 def test_it_uses_credentials_and_library_files(tmp_path):
-    (tmp_path / "creds.json").write_text('{"region": "eu-west-1"}')
+    (tmp_path / "creds.json").write_text('{"region": "eu-west-1", "token": "tok-123456"}')
     (tmp_path / "lib.py").write_text("def greeting():\n    return 'hello from library'\n")
     (tmp_path / "c.py").write_text(
         "import json\nimport library\n\n"
         "def context(credentials):\n"
-        "    return {'region': json.loads(credentials)['region'], 'hi': library.greeting()}\n\n"
-        + TRIVIAL_CODE
+        "    fields = json.loads(credentials)\n"
+        "    return {'region': fields['region'], 'token': fields['token'], "
+        "'hi': library.greeting()}\n\n" + TRIVIAL_CODE
     )
     result = preview(
         "--file", str(tmp_path / "c.py"), "--action", "context", "--json",
@@ -83,8 +84,9 @@ def test_it_uses_credentials_and_library_files(tmp_path):
     )  # fmt: skip
     items = {i["key"]: i for i in json.loads(result.stdout)["result"]["items"]}
     assert items["hi"]["repr"] == "'hello from library'"
-    # Every string leaf of JSON credentials (4+ characters) is a secret, so it is masked.
-    assert items["region"]["repr"] == "'****'"
+    # Only secret fields are masked (by their name here): configuration is shown as it is.
+    assert items["region"]["repr"] == "'eu-west-1'"
+    assert items["token"]["repr"] == "'****'"
 
 
 def test_it_exits_1_when_the_users_code_fails(tmp_path):

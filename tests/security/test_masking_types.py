@@ -118,6 +118,7 @@ def read(sandbox: Sandbox, *, full_table: bool) -> SandboxResult:
         action="read",
         code=CONNECTOR,
         credentials=CREDENTIALS,
+        secret_fields=["token", "device"],  # the owner's choice ("device" is not secret by name)
         full_table=full_table,
         limits=Limits(timeout_s=60, memory_mb=1024),
     )

@@ -32,6 +32,7 @@ def urls(connection, connector):
         (reverse("runs:detail", args=[run.pk]), {"GET"}),
         (reverse("runs:progress", args=[run.pk]), {"GET"}),
         (reverse("runs:cancel", args=[run.pk]), {"POST"}),
+        (reverse("runs:delete_anyway", args=[run.pk]), {"POST"}),
         (reverse("runs:ingest", args=[cslug]), {"POST"}),
         (reverse("runs:ingest_plan", args=[cslug]), {"POST"}),
         (reverse("runs:partitions", args=[cslug]), {"GET"}),

@@ -1,14 +1,21 @@
-"""Ingest a connector from the command line: queue it, run it here, plan it, or cancel it."""
+"""Ingest a connector from the command line: queue it, run it here, plan it, or cancel it.
+
+While a run executes here (--wait), progress lines go to stderr: when the numbers change (once
+a second at most) and every PROGRESS_EVERY_S seconds; stdout keeps only the summary (one JSON
+object with --json).
+"""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from connections.models import Connector
-from connector_engine.protocol import IngestEngine
+from connector_engine.protocol import ErrorType, IngestEngine
 from runs import selectors, tasks
 from runs.ingest import services
 from runs.models import Run, RunStatus
@@ -16,6 +23,8 @@ from runs.models import Run, RunStatus
 # Exit statuses: the run succeeded (or was queued / cancelled) / the run failed / bad usage.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_LISTED_NAMES = 50
+PROGRESS_EVERY_S = 5.0  # a progress line at least this often while a run executes here
+PROGRESS_MIN_S = 1.0  # and at most this often, when its numbers change
 
 
 def usage_error(message: str) -> CommandError:
@@ -25,11 +34,13 @@ def usage_error(message: str) -> CommandError:
 class Command(BaseCommand):
     help = (
         "Ingest a saved connector. Without options the run is queued for the worker and its id "
-        "printed. --wait runs it in this process (through the same sandbox; no worker needed) "
-        "and prints a summary; --dry-run lists and prints the plan without reading anything; "
-        "--spark reads the partitions as one Spark job (pandas and bytes connectors); "
-        "--cancel cancels the connector's queued or running ingest. Exit status 0: succeeded "
-        "(or queued, or cancelled); 1: the run failed or was stopped; 2: bad usage."
+        "printed. --wait runs it in this process (through the same sandbox; no worker needed), "
+        "prints progress lines to stderr and a summary; --dry-run lists and prints the plan "
+        "without reading anything; --spark reads the partitions as one Spark job (pandas and "
+        "bytes connectors); --allow-deletes lets a plan delete all or most committed partitions "
+        "(the deletion guard stops it otherwise); --cancel cancels the connector's queued or "
+        "running ingest. Exit status 0: succeeded (or queued, or cancelled); 1: the run failed "
+        "or was stopped; 2: bad usage."
     )
 
     def add_arguments(self, parser) -> None:
@@ -46,6 +57,11 @@ class Command(BaseCommand):
             action="store_true",
             help="read the partitions as one Spark job and write Parquet through Spark (scale out)",
         )
+        parser.add_argument(
+            "--allow-deletes",
+            action="store_true",
+            help="delete vanished partitions even when they are all or most of the committed ones",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **options) -> None:
@@ -58,19 +74,28 @@ class Command(BaseCommand):
         if options["cancel"]:
             return self.cancel(connector, options["json"])
         engine = IngestEngine.SPARK if options["spark"] else IngestEngine.SANDBOX
+        allow_deletes = options["allow_deletes"]
         try:
             if options["wait"] or options["dry_run"]:
                 run = services.ingest_create(
-                    connector=connector, dry_run=options["dry_run"], engine=engine
+                    connector=connector,
+                    dry_run=options["dry_run"],
+                    engine=engine,
+                    allow_deletes=allow_deletes,
                 )
+                progress = ProgressLines(self.stderr.write) if options["wait"] else None
                 try:
-                    run = services.ingest_execute(run_id=run.pk)
+                    run = services.ingest_execute(run_id=run.pk, on_progress=progress)
                 except KeyboardInterrupt:
                     run.refresh_from_db()
                     self.stderr.write(f"Interrupted: ingest #{run.pk} is {run.status}.")
                     raise SystemExit(EXIT_FAILED) from None
+                if progress is not None:
+                    progress(run, last=True)
             else:
-                run = tasks.ingest_enqueue(connector=connector, engine=engine)
+                run = tasks.ingest_enqueue(
+                    connector=connector, engine=engine, allow_deletes=allow_deletes
+                )
         except services.IngestAlreadyActive as exc:
             self.report_error(str(exc), exc.run, options["json"])
             raise SystemExit(EXIT_FAILED) from None
@@ -105,6 +130,39 @@ class Command(BaseCommand):
             self.stderr.write(message)
 
 
+class ProgressLines:
+    """Write an executing run's progress, one line at a time (see the module docstring)."""
+
+    def __init__(
+        self, write: Callable[[str], None], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.write = write
+        self.clock = clock
+        self.written_at = clock()
+        self.numbers: tuple[Any, ...] | None = None
+
+    def __call__(self, run: Run, *, last: bool = False) -> None:
+        progress = selectors.run_progress(run)
+        numbers = tuple(progress[key] for key in ("planned", "total", "done", "failed", "rows"))
+        since = self.clock() - self.written_at
+        changed = numbers != self.numbers and since >= PROGRESS_MIN_S
+        if last or changed or since >= PROGRESS_EVERY_S:
+            self.write(progress_line(progress))
+            self.written_at, self.numbers = self.clock(), numbers
+
+
+def progress_line(progress: dict[str, Any]) -> str:
+    """One line of an executing run's progress: partitions done of total, rows, elapsed time."""
+    head, elapsed = f"ingest #{progress['run_id']}:", f"{progress['elapsed_s']:.1f} s elapsed"
+    if not progress["planned"]:
+        return f"{head} listing the source, {elapsed}"
+    failed = f" ({progress['failed']} failed)" if progress["failed"] else ""
+    return (
+        f"{head} {progress['done']} of {progress['total']} partitions done{failed}, "
+        f"{progress['rows']:,} rows, {elapsed}"
+    )
+
+
 def run_summary(run: Run) -> dict[str, Any]:
     """The CLI's JSON shape of an ingest run."""
     result = run.result or {}
@@ -116,6 +174,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "dry_run": run.dry_run,
         "engine": run.engine,
         "plan": result.get("plan"),
+        "deletion_guard": result.get("deletion_guard"),
         "listing": result.get("listing"),
         "progress": selectors.run_progress(run),
         "failed_partitions": result.get("failed_partitions", []),
@@ -148,26 +207,26 @@ def format_summary(summary: dict[str, Any]) -> str:
     plan = summary["plan"]
     if plan:
         counts = plan["counts"]
+        reasons = ", ".join(f"{count} {reason}" for reason, count in plan["read_reasons"].items())
         lines.append(
             f"plan: read {counts['read']}, skip {counts['skip']}, delete {counts['delete']}"
-            + (
-                " (the connector's code changed: everything is read)"
-                if plan["code_changed"]
-                else ""
-            )
+            + (f" (read: {reasons})" if reasons else "")
         )
+        if summary["deletion_guard"]:
+            lines.append(f"Deletion guard: {summary['deletion_guard']['message']}")
         if summary["dry_run"]:
             omitted = plan.get("names_omitted", {})
             lines += _names("read", plan["read"], omitted.get("read", 0))
             lines += _names("skip", plan["skip"], omitted.get("skip", 0))
             lines += _names("delete", plan["delete"], omitted.get("delete", 0))
-    if not summary["dry_run"] and plan:
+    error = summary["error"]
+    stopped = error is not None and error["type"] == ErrorType.DELETION_GUARD
+    if not summary["dry_run"] and plan and not stopped:
         progress = summary["progress"]
         lines.append(
             f"done {progress['done']} of {progress['total']} "
             f"({progress['failed']} failed), {progress['rows']:,} rows, {progress['bytes']:,} bytes"
         )
-    error = summary["error"]
     if error:
         lines.append(f"{error['type']}: {error['message']}")
         listing = summary["listing"] or {}

@@ -1,14 +1,11 @@
-"""Mask a connection's secrets in everything that leaves the sandbox: the one place that masks.
+"""Mask a connection's secrets in what people see: the one place that masks.
 
-Rule for what counts as a secret (`secrets_of`):
-- the whole credentials string, and its whitespace-stripped form;
-- when the credentials parse as JSON, every string leaf at any depth (dict values, list items;
-  not dict keys, which are field names such as "token", and not numbers or booleans);
-- each secret also in its JSON-escaped spelling (how it appears in a repr or a JSON dump);
-- only values of at least MIN_SECRET_LENGTH characters: shorter ones ("us", "GET", "{}") are
-  configuration rather than secrets, and masking them would corrupt unrelated output. Empty
-  strings are never masked.
-Longer secrets are replaced first so that a secret containing another is masked whole.
+What counts as a secret is connector_engine.credentials' rule (`secret_values`): the values of
+the credentials' secret fields (or the whole text when it is not a JSON object), in every
+spelling (as they are, JSON-escaped, URL-encoded, base64), also inside longer strings. Values of
+fields that are not secret are never masked. Longer secrets are replaced first so that a secret
+containing another is masked whole. Masking is for what people see (logs, errors, previews, the
+partition rows view); ingested data is never masked.
 
 Arrow tables (`Masker.table`): every type, values and names alike.
 - string, large string, binary, large binary: each secret replaced by MASK with
@@ -29,50 +26,14 @@ Arrow tables (`Masker.table`): every type, values and names alike.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connector_engine.credentials import MIN_SECRET_LENGTH, secret_values
+
 MASK = "****"
-MIN_SECRET_LENGTH = 4
-
-
-def secrets_of(credentials: str) -> list[str]:
-    """Return the strings to mask for these credentials, longest first."""
-    found: set[str] = set()
-    for candidate in _candidate_secrets(credentials or ""):
-        if len(candidate.strip()) >= MIN_SECRET_LENGTH:
-            found.add(candidate)
-            escaped = json.dumps(candidate, ensure_ascii=False)[1:-1]
-            if escaped != candidate:
-                found.add(escaped)
-    return sorted(found, key=lambda secret: (-len(secret), secret))
-
-
-def _candidate_secrets(credentials: str) -> Iterator[str]:
-    """Yield the whole credentials string and, for JSON credentials, every string leaf."""
-    yield credentials
-    yield credentials.strip()
-    try:
-        parsed = json.loads(credentials)
-    except (ValueError, RecursionError):
-        return
-    yield from _string_leaves(parsed)
-
-
-def _string_leaves(value: Any) -> Iterator[str]:
-    """Yield every string leaf of a parsed JSON value."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _string_leaves(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _string_leaves(item)
 
 
 def remote_secrets(url: str | None) -> list[str]:
@@ -88,11 +49,18 @@ def remote_secrets(url: str | None) -> list[str]:
 class Masker:
     """Replace a connection's secrets by MASK in text, JSON-like values and Arrow tables.
 
+    `secret_fields` names the credentials' secret fields (None: each field's default by name);
     `extra_secrets` (e.g. a Spark Connect token) are masked as they are, beside the credentials'.
     """
 
-    def __init__(self, credentials: str, extra_secrets: list[str] | tuple[str, ...] = ()) -> None:
-        found = set(secrets_of(credentials)) | {s for s in extra_secrets if s}
+    def __init__(
+        self,
+        credentials: str = "",
+        extra_secrets: list[str] | tuple[str, ...] = (),
+        *,
+        secret_fields: list[str] | None = None,
+    ) -> None:
+        found = set(secret_values(credentials, secret_fields)) | {s for s in extra_secrets if s}
         self.secrets = sorted(found, key=lambda secret: (-len(secret), secret))
 
     def __bool__(self) -> bool:

@@ -120,6 +120,7 @@ class ErrorType(StrEnum):
     DATA_ERROR = "DataError"
     VALIDATION_ERROR = "ValidationError"
     LISTING_TRUNCATED = "ListingTruncated"
+    DELETION_GUARD = "DeletionGuard"
     PARTITIONS_FAILED = "PartitionsFailed"
     STORAGE_ERROR = "StorageError"
     INTERRUPTED = "Interrupted"
@@ -217,7 +218,10 @@ class SandboxRequest:
     are concatenated in SandboxResult.table in the same order (see `split_batch`).
     `spark_remote` is the Spark Connect URL (`sc://host:port/;token=...`) the child connects to
     for the spark interface and infer_schema(spark=...); None when the request needs no Spark.
-    Its token is masked like the credentials. `network` False runs the connector in a network
+    Its token is masked like the credentials' secrets (`secret_fields` names them; None takes
+    each field's default, connector_engine.credentials). `mask_data` False leaves what an ingest
+    lands as the source had it (the rows, the listed names and metadata): only logs, errors and
+    listing problems are masked then. `network` False runs the connector in a network
     namespace of its own (no interface but a loopback that is down): no network at all. `tenant`
     names whose code it is (a connection): a Spark session one tenant's code used is never
     leased to another's.
@@ -228,6 +232,7 @@ class SandboxRequest:
     library_code: str = ""
     interface: str = "pandas"
     parser: str | None = None
+    parser_options: dict[str, Any] = field(default_factory=dict)
     credentials: str = ""
     object: dict[str, Any] | None = None
     limits: Limits = field(default_factory=Limits)
@@ -236,6 +241,8 @@ class SandboxRequest:
     spark_remote: str | None = None
     network: bool = True  # False: the connector's process gets no network at all
     tenant: str = ""  # whose code it is (a connection)
+    secret_fields: list[str] | None = None  # the credentials' secret fields (None: by name)
+    mask_data: bool = True  # False for an ingest: what it lands is never masked
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

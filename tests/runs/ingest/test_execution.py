@@ -38,7 +38,8 @@ def test_it_reads_new_partitions_into_parquet(source_connector, source):
     partition = Partition.objects.get(name="2024/../../c")
     path = storage.absolute_path(partition.storage_path)
     assert storage.partitions_root().resolve() in path.parents
-    assert partition.run == run and partition.code_fingerprint == source_connector.code_fingerprint
+    assert partition.run == run and partition.code_fingerprint == run.code_fingerprint
+    assert run.code_version == source_connector.latest_version and run.inputs
     assert Partition.objects.get(name="a").schema[0] == {"name": "name", "type": "string"}
 
 
@@ -58,7 +59,7 @@ def test_it_reads_new_and_changed_skips_unchanged_and_deletes_vanished(source_co
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.result["plan"]["counts"] == {"read": 2, "skip": 1, "delete": 1}
     assert jobs(run) == {
-        "change": (JobAction.READ, "changed", JobStatus.SUCCEEDED),
+        "change": (JobAction.READ, "fingerprint changed", JobStatus.SUCCEEDED),
         "new": (JobAction.READ, "new", JobStatus.SUCCEEDED),
         "vanish": (JobAction.DELETE, "vanished", JobStatus.SUCCEEDED),
     }
@@ -87,10 +88,10 @@ def test_a_code_change_reads_every_partition_again(source_connector, source):
     source_connector.save()
     run = ingest(source_connector)
     assert run.result["plan"]["counts"] == {"read": 2, "skip": 0, "delete": 0}
-    assert run.result["plan"]["code_changed"] is True
-    assert {job[1] for job in jobs(run).values()} == {"code changed"}
+    assert run.result["plan"]["read_reasons"] == {"connector code changed": 2}
+    assert {job[1] for job in jobs(run).values()} == {"connector code changed"}
     assert set(Partition.objects.values_list("code_fingerprint", flat=True)) == {
-        source_connector.code_fingerprint
+        run.code_fingerprint
     }
     assert_partitions_match_source(source_connector, source)
 
@@ -116,7 +117,7 @@ def test_a_failing_partition_fails_alone_and_is_retried_alone(source_connector, 
     source.set("bad", "v1")  # fixed at the source
     retry = ingest(source_connector)
     assert retry.status == RunStatus.SUCCEEDED
-    assert jobs(retry) == {"bad": (JobAction.READ, "new", JobStatus.SUCCEEDED)}
+    assert jobs(retry) == {"bad": (JobAction.READ, "failed last time", JobStatus.SUCCEEDED)}
     assert_partitions_match_source(source_connector, source)
 
 
@@ -154,6 +155,6 @@ def test_the_read_engine_gets_a_context_and_its_outcomes_are_committed(source_co
     assert not Partition.objects.exists()
     (context,) = contexts
     assert (context.run_id, context.connector_id) == (run.pk, source_connector.pk)
-    assert context.code_fingerprint == source_connector.code_fingerprint
-    assert context.request.code == source_connector.code and context.credentials
+    assert context.code_fingerprint == run.code_fingerprint
+    assert context.request.code == source_connector.code and context.request.credentials
     assert context.storage_path("a", "v1").startswith(f"{source_connector.pk}/")

@@ -73,7 +73,10 @@ def test_a_dry_run_plans_without_writing(source_connector, source):
     assert run.status == RunStatus.SUCCEEDED and run.dry_run
     plan = run.result["plan"]
     assert plan["counts"] == {"read": 2, "skip": 0, "delete": 0}
-    assert plan["read"] == [{"name": "a", "reason": "changed"}, {"name": "b", "reason": "new"}]
+    assert plan["read"] == [
+        {"name": "a", "reason": "fingerprint changed"},
+        {"name": "b", "reason": "new"},
+    ]
     assert committed(source_connector) == {"a": "v1"}
     assert not PartitionJob.objects.filter(run=run).exists()
 

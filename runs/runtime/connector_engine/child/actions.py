@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connector_engine import contract
+from connector_engine import contract, parsers
 from connector_engine.child import listing
 from connector_engine.child.errors import memory_limit_mb, user_error
 from connector_engine.child.loader import (
@@ -99,6 +99,8 @@ def _check_request(request: SandboxRequest) -> None:
             f"The bytes interface needs a parser ({', '.join(PARSERS)}) to turn chunks into "
             f"rows, but {got}: set one on the connector",
         )
+    if reads and request.interface == Interface.BYTES:
+        parsers.parser_options(request.parser, request.parser_options)  # a bad one stops here
 
 
 def _check_contract(request: SandboxRequest) -> None:

@@ -169,7 +169,9 @@ def _read_bytes(
     chunks = reader(context=connector.context, metadata=leaf)
     try:
         parser = connector.request.parser or ""
-        table, stopped = parsers.read_chunks_table(parsers.iter_chunks(chunks), parser, row_limit)
+        table, stopped = parsers.read_chunks_table(
+            parsers.iter_chunks(chunks), parser, row_limit, connector.request.parser_options
+        )
     finally:
         listing.close_quietly(chunks)  # a preview may stop before the generator ends
     return table, table.num_rows, not stopped

@@ -160,9 +160,26 @@ def signal_phrase(signum: int) -> str:
     return f"killed by signal {name}" + (f" ({description})" if description else "")
 
 
-def mask_reply(reply: dict[str, Any], masker: Masker) -> dict[str, Any]:
-    """Mask secrets in the logs, the result and the error."""
-    return {key: masker.value(value) for key, value in reply.items()}
+def mask_reply(reply: dict[str, Any], masker: Masker, *, data: bool = True) -> dict[str, Any]:
+    """Mask secrets in the logs, the error and the result.
+
+    With `data` False (an ingest), the result keeps what the source had (listed names and
+    metadata, row counts); only the logs and errors (a batch's items' too) and listing problems
+    are masked.
+    """
+    if data:
+        return {key: masker.value(value) for key, value in reply.items()}
+    masked = {
+        key: value if key == "result" else masker.value(value) for key, value in reply.items()
+    }
+    result = masked.get("result")
+    if isinstance(result, dict) and "problems" in result:
+        masked["result"] = {**result, "problems": masker.value(result["problems"])}
+    for item in batch_items(masked):
+        for key in ("logs", "error"):
+            if key in item:
+                item[key] = masker.value(item[key])
+    return masked
 
 
 def batch_items(reply: dict[str, Any]) -> list[dict[str, Any]]:

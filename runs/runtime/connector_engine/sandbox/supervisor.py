@@ -97,7 +97,11 @@ def supervise(
     With `client_fd`, a hang-up on that connection cancels the run (the child is killed).
     """
     deadline = time.monotonic() + request.limits.timeout_s
-    masker = Masker(request.credentials, remote_secrets(request.spark_remote))
+    masker = Masker(
+        request.credentials,
+        remote_secrets(request.spark_remote),
+        secret_fields=request.secret_fields,
+    )
     namespaces = enter_request_namespaces(
         hidden_paths, request.limits.tmp_mb, network=request.network
     )
@@ -129,8 +133,8 @@ def supervise(
         pid, log_r, result_r, status_r, request.limits, deadline, pid_ns, client_fd=client_fd
     )
     reply, table = interpret(request, capture)
-    reply = mask_reply(reply, masker)
-    table = finish_table(request, reply, table, masker)
+    reply = mask_reply(reply, masker, data=request.mask_data)
+    table = finish_table(request, reply, table, masker if request.mask_data else Masker())
     reply["isolation"] = describe_isolation(isolation, namespaces)
     return reply, table
 
