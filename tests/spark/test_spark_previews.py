@@ -78,6 +78,8 @@ def test_it_previews_the_spark_example(spark_server, examples):
         "designed_by",
         "paradigm",
     ]
+    # Spark's own type names, not pandas' or Arrow's (int64).
+    assert read.result["columns"][1]["type"] == "bigint"
     assert read.result["profile"]
     schema = preview_run(connector=connector, action="schema")
     assert schema.status == RunStatus.SUCCEEDED, schema.error_message

@@ -13,6 +13,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -135,10 +136,18 @@ _SIMPLE_TYPES: dict[int, str] = {
 }
 
 
+# Schema metadata a spark read leaves on its table: {column name: Spark's type name}.
+SPARK_TYPES = b"connector_engine.spark_types"
+
+
 def table_columns(table: pa.Table | pa.Schema) -> list[dict[str, str]]:
-    """Return [{"name", "type"}] for a table or schema."""
+    """Return [{"name", "type"}] for a table or schema; Spark's type names when a spark read
+    left them (SPARK_TYPES)."""
     schema = table if isinstance(table, pa.Schema) else table.schema
-    return [{"name": f.name, "type": readable_type(f.type)} for f in schema]
+    spark_types = json.loads((schema.metadata or {}).get(SPARK_TYPES, b"{}"))
+    return [
+        {"name": f.name, "type": spark_types.get(f.name) or readable_type(f.type)} for f in schema
+    ]
 
 
 # ---------------------------------------------------------------- JSON rows

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -198,7 +199,10 @@ def _read_spark(
         if row_limit is None:
             table = frame.toArrow()
             return table, table.num_rows, True
+        # A preview shows Spark's own types (bigint, not int64), as `frame.dtypes` names them.
+        spark_types = json.dumps(dict(frame.dtypes))
         table = frame.limit(row_limit).toArrow()
+        table = table.replace_schema_metadata({tabular.SPARK_TYPES: spark_types})
         return table, int(frame.count()), True
     except BaseException as exc:  # the plan runs here, outside the user's code
         raise spark_error(exc, reader) from None
