@@ -6,18 +6,27 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format assets system-packages clean
+.PHONY: run test lint format lock assets system-packages clean
 
-# The venv is rebuilt only when the pinned requirements change (pyspark takes a minute to build).
+# The venv is installed from the lock files (every package pinned, with hashes), again only when
+# they change (pyspark takes a minute to build). The engine is a local package, so it is not in
+# the lock (pip takes no editable requirement with hashes): it is installed after it, on its own.
 $(VENV)/.installed: requirements.txt runs/runtime/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e ./runs/runtime
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@
+
+# Compile requirements.in and requirements-dev.in into the lock files, keeping every pin that still
+# fits; `make lock LOCK_ARGS=--upgrade` takes the newest versions they allow.
+LOCK := --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
+lock: $(VENV)/.installed-dev
+	$(VENV)/bin/uv pip compile --quiet $(LOCK) $(LOCK_ARGS) requirements.in -o requirements.txt
+	$(VENV)/bin/uv pip compile --quiet $(LOCK) $(LOCK_ARGS) requirements-dev.in -o requirements-dev.txt
 
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --no-input

@@ -58,13 +58,16 @@ def wheel_name(name: str = "tinypkg", version: str = "0.1") -> str:
 
 
 def upload_wheel(
-    connection: Connection, name: str = "tinypkg", version: str = "0.1"
+    connection: Connection,
+    name: str = "tinypkg",
+    version: str = "0.1",
+    requires: tuple[str, ...] = (),
 ) -> PackageFile:
-    """Upload a freshly built wheel to the connection through the service."""
+    """Upload a freshly built wheel (requiring `requires`) to the connection through the service."""
     return services.package_file_add(
         connection=connection,
         filename=wheel_name(name, version),
-        chunks=[wheel_bytes(name, version)],
+        chunks=[wheel_bytes(name, version, requires)],
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import threading
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ from django.core.management import call_command
 from django.db import connection as db_connection
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from django_tasks_db.models import DBTaskResult
 
 from connections import services
@@ -122,8 +124,31 @@ def test_a_requirement_that_conflicts_with_the_base_fails_instead_of_replacing_i
     )
     run = preview_run(connector=connector, action="list")
     assert run.status == RunStatus.FAILED
-    assert "The environment failed to build" in run.error_message
-    assert "pandas" in run.error_message
+    assert run.error_message == (
+        "The environment failed to build: The packages ask for pandas<2; "
+        f"the app provides pandas {importlib.metadata.version('pandas')}."
+    )
+
+
+def test_a_dependency_that_conflicts_with_the_base_is_told_in_one_sentence(
+    connection, client, owner
+):
+    upload_wheel(connection, "clashpkg", "1.0", requires=("pandas<2,>=1.5",))
+    connector = make_connector(
+        connection=connection, name="Clash", code=IMPORTING_CODE, packages="clashpkg==1.0"
+    )
+    run = preview_run(connector=connector, action="list")
+    assert run.status == RunStatus.FAILED
+    sentence = (
+        "clashpkg 1.0 needs pandas<2,>=1.5; "
+        f"the app provides pandas {importlib.metadata.version('pandas')}."
+    )
+    assert run.error_message == f"The environment failed to build: {sentence}"
+    assert "ResolutionImpossible" in run.error_traceback  # pip's whole account stays in the log
+
+    client.force_login(owner)
+    page = client.get(f"/connections/{connection.slug}/").content.decode()
+    assert escape(sentence) in page
 
 
 def test_the_rebuild_button_queues_a_build_for_the_worker(tiny_connector, client, member):

@@ -3,7 +3,8 @@
 Layering: pip installs with `--prefix` into the environment directory, with a constraints file
 pinning every distribution of the app's interpreter (pandas, numpy, pyarrow, pyspark, Django,
 ...) to its installed version. Requirements the base already satisfies are not installed again,
-and a requirement that conflicts with a base package fails the build instead of replacing it.
+and a requirement that conflicts with a base package fails the build instead of replacing it: its
+error names what needs which version and the version the app has (see pip_errors.py).
 
 pip (and any sdist's build code: user code) runs under bubblewrap when it is installed, wrapped
 by the same builder as the sandbox (connector_engine.system.bubblewrap): the allow-list view
@@ -394,14 +395,6 @@ def pip_environment(home: str) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",  # pip's output streams as it comes (its backtracking is seen)
     }
-
-
-def pip_error(log: str) -> str:
-    """pip's own error lines from a build log (or its last lines when there are none)."""
-    lines = log.strip().splitlines()
-    errors = [line for line in lines if line.startswith("ERROR:")]
-    chosen = errors or lines[-5:]
-    return "\n".join(chosen)[-4000:]
 
 
 def site_directories(prefix: Path) -> list[str]:

@@ -32,10 +32,10 @@ from connector_engine.environments.build import (
     BuildLimits,
     PipInstaller,
     installed_packages,
-    pip_error,
     site_directories,
     tree_size,
 )
+from connector_engine.environments.pip_errors import pip_error
 from connector_engine.environments.spec import EnvironmentSpec
 
 MANIFEST = "manifest.json"
