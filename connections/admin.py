@@ -129,6 +129,7 @@ class ConnectorAdmin(admin.ModelAdmin):
                 code=obj.code,
                 interface=obj.interface,
                 parser=obj.parser,
+                parser_options=obj.parser_options,
                 packages=obj.packages,
                 author=request.user,
             )
@@ -141,6 +142,7 @@ class ConnectorAdmin(admin.ModelAdmin):
             packages=obj.packages,
             interface=obj.interface,
             parser=obj.parser,
+            parser_options=obj.parser_options,
             author=request.user,
         )
 

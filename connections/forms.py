@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django import forms
 from django.contrib.auth.models import Group
 from django.forms import BoundField
 
-from connections.models import Connection, Interface, Parser, validate_requirements
+from connections.models import (
+    Connection,
+    Interface,
+    Parser,
+    parser_options_problem,
+    validate_requirements,
+)
+from connections.parser_options import (
+    CsvOptionFields,
+    csv_option_inputs,
+    csv_options_from_inputs,
+)
 from connections.selectors import StoredCredentials, stored_credentials
 from connections.services import CredentialFieldChange, credential_value
 from connections.templates_gallery import STARTERS
@@ -396,8 +408,9 @@ class ConnectorCreateForm(forms.Form):
 SMALL_SELECT = {"class": "form-select form-select-sm"}
 
 
-class ConnectorCodeForm(forms.Form):
-    """The editor's current code, interface and parser (saved or not)."""
+class ConnectorCodeForm(CsvOptionFields):
+    """The editor's current code, interface, parser, parser options and packages (saved or
+    not)."""
 
     code = forms.CharField(strip=False, required=False, widget=CodeEditorWidget(lint=True))
     interface = forms.ChoiceField(
@@ -415,8 +428,25 @@ class ConnectorCodeForm(forms.Form):
             attrs={"rows": 2, "class": "form-control", "placeholder": "one requirement per line"}
         ),
         validators=[validate_requirements],
-        help_text="Extra requirements for this connector, added to the connection's.",
+        help_text=(
+            "Extra requirements for this connector, added to the connection's. Previews use "
+            "what is typed here, saved or not."
+        ),
     )
+
+    # Saving refuses bad parser options; a preview sends them on, for the engine to explain.
+    check_parser_options = True
+
+    @classmethod
+    def initial_for(cls, connector) -> dict[str, Any]:
+        """The editor's inputs for a saved connector."""
+        return {
+            "code": connector.code,
+            "interface": connector.interface,
+            "parser": connector.parser,
+            "packages": connector.packages,
+            **csv_option_inputs(connector.parser_options if connector.parser == "csv" else {}),
+        }
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -424,4 +454,19 @@ class ConnectorCodeForm(forms.Form):
             self.add_error("parser", "A bytes connector needs a parser.")
         if cleaned.get("interface") != Interface.BYTES:
             cleaned["parser"] = ""
+        cleaned["parser_options"] = self._parser_options(cleaned)
+        problem = None
+        if self.check_parser_options and cleaned["parser_options"]:
+            problem = parser_options_problem(cleaned["parser"], cleaned["parser_options"])
+        if problem:
+            self.add_error(None, problem)
         return cleaned
+
+    def _parser_options(self, cleaned: dict[str, Any]) -> dict[str, Any] | None:
+        """The options the inputs say; None when they were not sent (then the saved ones
+        apply: Connector.parser_options_for)."""
+        if "csv_delimiter" not in self.data:
+            return None
+        if cleaned.get("parser") != Parser.CSV:
+            return {}  # the inputs are the csv parser's; other parsers take no options
+        return csv_options_from_inputs(cleaned)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -13,8 +15,10 @@ from django.db.models import Q
 from connections import crypto
 from connector_engine.credentials import CredentialField, credential_fields
 from connector_engine.environments.requirements import parse_requirements
+from connector_engine.parsers import parser_options as checked_parser_options
 from connector_engine.protocol import Interface as EngineInterface
 from connector_engine.protocol import Parser as EngineParser
+from connector_engine.user_code import ConnectorError
 
 
 def validate_requirements(value: str) -> None:
@@ -22,6 +26,21 @@ def validate_requirements(value: str) -> None:
     _, problems = parse_requirements(value)
     if problems:
         raise ValidationError(problems)
+
+
+def parser_options_problem(parser: str, options: dict[str, Any] | None) -> str | None:
+    """The engine's message about bad parser options (connector_engine.parsers), or None."""
+    if not parser and not options:
+        return None
+    if not isinstance(options, dict):
+        return 'Parser options must be a JSON object, like {"delimiter": ";"}.'
+    if not parser:
+        return "Parser options need a parser."
+    try:
+        checked_parser_options(parser, options)
+    except ConnectorError as exc:
+        return exc.message
+    return None
 
 
 Interface = models.TextChoices(
@@ -159,6 +178,16 @@ class Connector(models.Model):
         validators=[validate_requirements],
         help_text="Extra requirements for this connector, one PEP 508 line each.",
     )
+    # Only the options that differ from the parser's defaults (connector_engine.parsers): an
+    # untouched connector keeps {}.
+    parser_options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            'The parser\'s options that differ from its defaults, e.g. {"delimiter": ";"} for '
+            "csv (delimiter, quote, header, encoding, null_values, skip_rows)."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -176,24 +205,47 @@ class Connector(models.Model):
     def clean(self) -> None:
         if self.interface == Interface.BYTES and not self.parser:
             raise ValidationError({"parser": "A bytes connector needs a parser."})
+        if self.parser_options is None:
+            self.parser_options = {}  # the admin's input left blank
+        if problem := parser_options_problem(self.parser, self.parser_options):
+            raise ValidationError({"parser_options": problem})
+
+    def parser_options_for(self, parser: str, given: dict[str, Any] | None) -> dict[str, Any]:
+        """The options to use with `parser`: those given (the editor's), or when none were
+        given the saved ones if `parser` is the saved parser (another parser starts from none)."""
+        if given is not None:
+            return given if parser else {}
+        return dict(self.parser_options) if parser and parser == self.parser else {}
 
     @property
     def code_fingerprint(self) -> str:
-        return code_fingerprint(self.code, self.packages, self.interface, self.parser)
+        return code_fingerprint(
+            self.code, self.packages, self.interface, self.parser, self.parser_options
+        )
 
     @property
     def latest_version(self) -> CodeVersion | None:
         return self.versions.order_by("-number").first()
 
 
-def code_fingerprint(code: str, packages: str, interface: str, parser: str = "") -> str:
-    """Identify a version of a connector's code: code, packages, interface (and bytes parser).
+def code_fingerprint(
+    code: str,
+    packages: str,
+    interface: str,
+    parser: str = "",
+    parser_options: dict[str, Any] | None = None,
+) -> str:
+    """Identify a version of a connector's code: code, packages, interface (and bytes parser
+    and its options).
 
     An ingest's code fingerprint covers more (the connection's library code, packages and
     uploaded files too): runs.ingest.planning.ingest_inputs.
     """
+    parts = [code, packages, interface, parser or ""]
+    if parser_options:  # only when set: versions saved before options existed keep their hash
+        parts.append(json.dumps(parser_options, sort_keys=True))
     digest = hashlib.sha256()
-    for part in (code, packages, interface, parser or ""):
+    for part in parts:
         encoded = part.encode()
         # Length-prefixed, so moving text between fields changes the hash.
         digest.update(len(encoded).to_bytes(8, "big"))
@@ -202,7 +254,7 @@ def code_fingerprint(code: str, packages: str, interface: str, parser: str = "")
 
 
 class CodeVersion(models.Model):
-    """An immutable snapshot of a connector's code, packages and interface."""
+    """An immutable snapshot of a connector's code, packages, interface, parser and options."""
 
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
@@ -210,6 +262,7 @@ class CodeVersion(models.Model):
     packages = models.TextField(blank=True)
     interface = models.CharField(max_length=10, choices=Interface)
     parser = models.CharField(max_length=10, choices=Parser, blank=True)
+    parser_options = models.JSONField(default=dict, blank=True)
     fingerprint = models.CharField(max_length=64)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -231,5 +284,7 @@ class CodeVersion(models.Model):
             raise ValidationError(
                 "A code version is immutable: save the connector to make a new one."
             )
-        self.fingerprint = code_fingerprint(self.code, self.packages, self.interface, self.parser)
+        self.fingerprint = code_fingerprint(
+            self.code, self.packages, self.interface, self.parser, self.parser_options
+        )
         super().save(*args, **kwargs)

@@ -187,6 +187,7 @@ def connector_create(
     code: str,
     interface: str = "pandas",
     parser: str = "",
+    parser_options: dict[str, Any] | None = None,
     packages: str = "",
     author=None,
     slug: str = "",
@@ -199,6 +200,7 @@ def connector_create(
             slug=slug or unique_slug(Connector, name),
             interface=interface,
             parser=parser,
+            parser_options=parser_options or {},
             code=code,
             packages=packages,
         )
@@ -215,14 +217,17 @@ def connector_save_code(
     packages: str,
     interface: str,
     parser: str,
+    parser_options: dict[str, Any] | None = None,
     author=None,
 ) -> CodeVersion | None:
-    """Save a connector's code; record a new version when code, packages or interface changed."""
+    """Save a connector's code; record a new version when code, packages, interface, parser or
+    its options changed."""
     with transaction.atomic():
         # Lock the connector so two saves cannot take the same version number.
         locked = Connector.objects.select_for_update().get(pk=connector.pk)
         locked.code, locked.packages = code, packages
         locked.interface, locked.parser = interface, parser
+        locked.parser_options = parser_options or {}
         locked.full_clean()
         locked.save()
         connector.refresh_from_db()
@@ -242,6 +247,7 @@ def connector_revert(*, connector: Connector, version: CodeVersion, author=None)
         packages=version.packages,
         interface=version.interface,
         parser=version.parser,
+        parser_options=version.parser_options,
         author=author,
     )
     # Reverting to what is already current changes nothing: the latest version stays.
@@ -257,5 +263,6 @@ def _version_create(*, connector: Connector, author) -> CodeVersion:
         packages=connector.packages,
         interface=connector.interface,
         parser=connector.parser,
+        parser_options=connector.parser_options,
         author=author,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -128,14 +129,7 @@ def connector_create(request: HttpRequest, slug: str) -> HttpResponse:
 def connector_editor(request: HttpRequest, slug: str) -> HttpResponse:
     """The editor: code, preview buttons and result panels."""
     connector = connector_for_user(request.user, slug)
-    form = ConnectorCodeForm(
-        initial={
-            "code": connector.code,
-            "interface": connector.interface,
-            "parser": connector.parser,
-            "packages": connector.packages,
-        }
-    )
+    form = ConnectorCodeForm(initial=ConnectorCodeForm.initial_for(connector))
     return render(
         request,
         "connections/editor.html",
@@ -172,6 +166,7 @@ def connector_save(request: HttpRequest, slug: str) -> JsonResponse:
         packages=data["packages"],
         interface=data["interface"],
         parser=data["parser"],
+        parser_options=connector.parser_options_for(data["parser"], data["parser_options"]),
         author=request.user,
     )
     latest = version or connector.latest_version
@@ -231,6 +226,9 @@ def version_diff(older, newer) -> list[tuple[str, str]]:
 
     def describe(version) -> list[str]:
         header = [f"# interface: {version.interface} {version.parser}".rstrip()]
+        if version.parser_options:
+            options = json.dumps(version.parser_options, sort_keys=True)
+            header.append(f"# parser options: {options}")
         packages = [f"# package: {line}" for line in version.packages.splitlines() if line]
         return [*header, *packages, *version.code.splitlines()]
 

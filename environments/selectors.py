@@ -13,18 +13,20 @@ from connector_engine.environments.spec import EnvironmentSpec, PackageFileRef, 
 from environments.models import Environment, PackageFile
 
 
-def connector_environment_spec(connector: Connector) -> EnvironmentSpec:
-    """What the connector's environment holds: the connection's and its own requirements and
-    the connection's uploaded package files, built offline when the connection has no network
-    access. Raises RequirementsError on invalid stored text."""
+def connector_environment_spec(
+    connector: Connector, packages: str | None = None
+) -> EnvironmentSpec:
+    """What the connector's environment holds: the connection's and its own requirements (or
+    `packages` instead of its own: the editor's, saved or not) and the connection's uploaded
+    package files, built offline when the connection has no network access. Raises
+    RequirementsError on invalid text."""
     connection = connector.connection
     files = [
         PackageFileRef(f.filename, f.sha256, str(f.storage_path))
         for f in connection.package_files.all()
     ]
-    return environment_spec(
-        [connection.packages, connector.packages], files, network=connection.network_access
-    )
+    own = connector.packages if packages is None else packages
+    return environment_spec([connection.packages, own], files, network=connection.network_access)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from connections.models import Connection, Connector
 from connector_engine.environments.requirements import RequirementsError, package_file_problem
-from connector_engine.environments.spec import EnvironmentSpec, python_tag
+from connector_engine.environments.spec import EnvironmentSpec, environment_spec, python_tag
 from connector_engine.environments.store import BuildOutcome, EnvironmentStore, ReadyEnvironment
 from connector_engine.protocol import ErrorType, make_error
 from connectors_site import engine_config
@@ -149,30 +149,61 @@ class ConnectorEnvironment:
         return make_error(kind, self.error, traceback=self.log)
 
 
-def connector_environment_ensure(*, connector: Connector) -> ConnectorEnvironment:
+def connector_environment_ensure(
+    *, connector: Connector, packages: str | None = None
+) -> ConnectorEnvironment:
     """Return the connector's environment, building it first when needed (callers wait).
 
-    Connection packages + connector packages + the connection's uploaded files; a connector
-    with none of them runs in the base environment (key None). Callers run their sandbox
-    requests in `ready` (engine_config.sandboxes().lease(ready)) and record `key` on the run;
-    when `ok` is False they fail the run with `run_error()`. The worker (ingests, background
-    builds) and the commands wait; web requests use `connector_environment_current` and leave
-    the build to the worker (environments.tasks).
+    Connection packages + connector packages (`packages` instead of the saved ones: the
+    editor's) + the connection's uploaded files; a connector with none of them runs in the base
+    environment (key None). Callers run their sandbox requests in `ready`
+    (engine_config.sandboxes().lease(ready)) and record `key` on the run; when `ok` is False
+    they fail the run with `run_error()`. The worker (ingests, background builds) and the
+    commands wait; web requests use `connector_environment_current` and leave the build to the
+    worker (environments.tasks).
     """
-    return _connector_environment(connector, build=True)
+    return _connector_environment(connector, packages, build=True)
 
 
-def connector_environment_current(*, connector: Connector) -> ConnectorEnvironment:
-    """Return the connector's environment as it is now, never building: one not built yet is
-    `building` (its build is the worker's: environments.tasks.connector_environment_start)."""
-    return _connector_environment(connector, build=False)
+def connector_environment_current(
+    *, connector: Connector, packages: str | None = None
+) -> ConnectorEnvironment:
+    """Return the connector's environment (with `packages` as its own, when given) as it is
+    now, never building: one not built yet is `building` (its build is the worker's:
+    environments.tasks.connector_environment_start)."""
+    return _connector_environment(connector, packages, build=False)
 
 
-def _connector_environment(connector: Connector, *, build: bool) -> ConnectorEnvironment:
+def packages_environment_ensure(*, packages: str) -> ConnectorEnvironment:
+    """Return the environment of these requirements alone (a connector file previewed outside
+    any connection, with network access), building it first when needed (callers wait)."""
+    return _packages_environment(packages, build=True)
+
+
+def packages_environment_current(*, packages: str) -> ConnectorEnvironment:
+    """Return the environment of these requirements alone as it is now, never building."""
+    return _packages_environment(packages, build=False)
+
+
+def _packages_environment(packages: str, *, build: bool) -> ConnectorEnvironment:
     try:
-        spec = connector_environment_spec(connector)
+        spec = environment_spec([packages])
     except RequirementsError as exc:
         return ConnectorEnvironment(error="The requirements are invalid: " + " ".join(exc.problems))
+    return _spec_environment(spec, build=build)
+
+
+def _connector_environment(
+    connector: Connector, packages: str | None, *, build: bool
+) -> ConnectorEnvironment:
+    try:
+        spec = connector_environment_spec(connector, packages)
+    except RequirementsError as exc:
+        return ConnectorEnvironment(error="The requirements are invalid: " + " ".join(exc.problems))
+    return _spec_environment(spec, build=build)
+
+
+def _spec_environment(spec: EnvironmentSpec, *, build: bool) -> ConnectorEnvironment:
     if spec.empty:
         return ConnectorEnvironment()
     if build:
@@ -186,7 +217,8 @@ def _connector_environment(connector: Connector, *, build: bool) -> ConnectorEnv
                 building=True,
                 error=(
                     "The package environment is being built in the background; run this again "
-                    "when the connection page shows it ready."
+                    "in a moment (the connection page shows the environments of saved packages "
+                    "as they build)."
                 ),
             )
         _environment_used(store, spec, known)
@@ -200,10 +232,11 @@ def _connector_environment(connector: Connector, *, build: bool) -> ConnectorEnv
     return ConnectorEnvironment(key=outcome.key, ready=outcome.ready)
 
 
-def environment_build_claim(*, connector: Connector) -> bool:
-    """Mark the connector's environment building; False when a build of it already runs (one
-    started within ENVIRONMENT_BUILD_TIMEOUT_S), so a build is queued once."""
-    spec = connector_environment_spec(connector)
+def environment_build_claim(*, connector: Connector, packages: str | None = None) -> bool:
+    """Mark the connector's environment (with `packages` as its own, when given) building;
+    False when a build of it already runs (one started within ENVIRONMENT_BUILD_TIMEOUT_S), so
+    a build is queued once."""
+    spec = connector_environment_spec(connector, packages)
     started = timezone.now()
     recent = started - timedelta(seconds=settings.ENVIRONMENT_BUILD_TIMEOUT_S)
     with transaction.atomic():

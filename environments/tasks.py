@@ -17,22 +17,34 @@ from environments.services import ConnectorEnvironment
 
 
 @task()
-def environment_build(connector_id: int, force: bool = False) -> str:
-    """Build (or with `force`, rebuild) a connector's environment; return "ok" or "failed"."""
+def environment_build(connector_id: int, force: bool = False, packages: str | None = None) -> str:
+    """Build (or with `force`, rebuild) a connector's environment, with `packages` as its own
+    when given (the editor's, saved or not); return "ok" or "failed"."""
     connector = Connector.objects.select_related("connection").get(pk=connector_id)
     if force:
-        spec = connector_environment_spec(connector)
+        spec = connector_environment_spec(connector, packages)
         outcome = services.environment_ensure(spec=spec, force=True)
         return "ok" if outcome.ok else "failed"
-    return "ok" if services.connector_environment_ensure(connector=connector).ok else "failed"
+    built = services.connector_environment_ensure(connector=connector, packages=packages)
+    return "ok" if built.ok else "failed"
 
 
-def connector_environment_start(*, connector: Connector) -> ConnectorEnvironment:
-    """The connector's environment if it is built (or failed to); otherwise its build is queued
-    for the worker (once) and the answer says it is being built."""
-    current = services.connector_environment_current(connector=connector)
-    if current.building and services.environment_build_claim(connector=connector):
-        environment_build.enqueue(connector_id=connector.pk)
+def connector_environment_start(
+    *, connector: Connector, packages: str | None = None
+) -> ConnectorEnvironment:
+    """The connector's environment (with `packages` as its own, when given: the editor's) if it
+    is built (or failed to); otherwise its build is queued for the worker (once) and the answer
+    says it is being built."""
+    current = services.connector_environment_current(connector=connector, packages=packages)
+    if current.building and services.environment_build_claim(
+        connector=connector, packages=packages
+    ):
+        # Saved packages need no argument: the task reads them from the connector.
+        unsaved = None if packages is None or packages == connector.packages else packages
+        kwargs = {"connector_id": connector.pk}
+        if unsaved is not None:
+            kwargs["packages"] = unsaved
+        environment_build.enqueue(**kwargs)
     return current
 
 

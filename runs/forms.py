@@ -15,6 +15,9 @@ PREVIEW_ACTIONS = frozenset(Action)
 class PreviewForm(ConnectorCodeForm):
     """A preview request: the editor's code plus which object and how many rows."""
 
+    # Bad parser options are the engine's to explain, in the preview (a ConfigurationError).
+    check_parser_options = False
+
     object = forms.CharField(required=False, widget=forms.HiddenInput)
     limit = forms.IntegerField(min_value=1, max_value=10_000, required=False, initial=100)
 

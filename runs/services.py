@@ -116,17 +116,21 @@ def connector_request(
     code: str | None = None,
     interface: str | None = None,
     parser: str | None = None,
+    parser_options: dict[str, Any] | None = None,
     object: dict[str, Any] | None = None,
     credentials: str | None = None,
 ) -> SandboxRequest:
-    """Return a sandbox request for a connector: its saved code, or the code, interface and
-    parser given (the editor's unsaved ones), with its connection's library and credentials."""
+    """Return a sandbox request for a connector: its saved code, or the code, interface, parser
+    and parser options given (the editor's unsaved ones), with its connection's library and
+    credentials."""
+    parser = connector.parser if parser is None else parser
     return SandboxRequest(
         action=action,
         code=connector.code if code is None else code,
         library_code=connector.connection.library_code,
         interface=interface or connector.interface,
-        parser=(connector.parser if parser is None else parser) or None,
+        parser=parser or None,
+        parser_options=connector.parser_options_for(parser, parser_options),
         credentials=(
             connector.connection.decrypted_credentials() if credentials is None else credentials
         ),
@@ -146,22 +150,28 @@ def preview_run(
     code: str | None = None,
     interface: str | None = None,
     parser: str | None = None,
+    parser_options: dict[str, Any] | None = None,
+    packages: str | None = None,
     object: dict[str, Any] | None = None,
     row_limit: int | None = None,
     max_objects: int | None = None,
     timeout_s: float | None = None,
     wait_for_environment: bool = True,
 ) -> Run:
-    """Preview `action` on a connector's saved code, or on the given unsaved code; record it.
+    """Preview `action` on a connector's saved code, or on the given unsaved code, parser
+    options and connector packages (None: the saved ones); record it.
 
-    A connector whose package environment is not built yet waits for its build, unless
-    `wait_for_environment` is False (web requests): then the build is queued for the worker and
-    the preview fails at once with EnvironmentBuilding.
+    A connector whose package environment (the connection's packages and files with these
+    connector packages) is not built yet waits for its build, unless `wait_for_environment` is
+    False (web requests): then the build is queued for the worker and the preview fails at once
+    with EnvironmentBuilding.
     """
     code = connector.code if code is None else code
     interface = interface or connector.interface
     parser = connector.parser if parser is None else parser
-    fingerprint = code_fingerprint(code, connector.packages, interface, parser)
+    parser_options = connector.parser_options_for(parser, parser_options)
+    packages = connector.packages if packages is None else packages
+    fingerprint = code_fingerprint(code, packages, interface, parser, parser_options)
     run = _preview_admit(
         connector=connector,
         code_version=CodeVersion.objects.filter(connector=connector, fingerprint=fingerprint)
@@ -176,7 +186,9 @@ def preview_run(
             "max_objects": max_objects,
             "interface": interface,
             "parser": parser,
+            "parser_options": parser_options,
             "unsaved_code": code != connector.code,
+            "unsaved_packages": packages != connector.packages,
         },
     )
     if run.status != RunStatus.RUNNING:
@@ -191,12 +203,13 @@ def preview_run(
             code=code,
             interface=interface,
             parser=parser,
+            parser_options=parser_options,
             object=object,
         )
-        if wait_for_environment:
-            environment = connector_environment_ensure(connector=connector)  # may build: waits
+        if wait_for_environment:  # may build: waits
+            environment = connector_environment_ensure(connector=connector, packages=packages)
         else:
-            environment = connector_environment_start(connector=connector)
+            environment = connector_environment_start(connector=connector, packages=packages)
         run.parameters["environment"] = environment.key
         if environment.ok:
             result = run_in_sandbox(request, environment=environment.ready)

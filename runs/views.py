@@ -9,7 +9,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from connections.selectors import can_use, connections_for_user, connector_for_user
+from connections.selectors import (
+    can_use,
+    connections_for_user,
+    connector_for_user,
+    shown_credentials,
+)
 from connector_engine.protocol import ErrorType, IngestEngine
 from runs import selectors, services, tasks
 from runs.forms import PREVIEW_ACTIONS, PreviewForm
@@ -47,6 +52,9 @@ def preview(request: HttpRequest, slug: str, action: str) -> HttpResponse:
         code=data["code"],
         interface=data["interface"],
         parser=data["parser"],
+        parser_options=data["parser_options"],
+        # The editor's packages, saved or not (a client that sends none: the saved ones).
+        packages=data["packages"] if "packages" in request.POST else None,
         object=data["object"],
         row_limit=data["limit"],
         wait_for_environment=False,  # builds are the worker's: never in a web request
@@ -58,6 +66,10 @@ def preview(request: HttpRequest, slug: str, action: str) -> HttpResponse:
         context = tree_context(run, data["object"])
         return render(request, "runs/_tree_children.html", context, status=status)
     context = {"run": run, **tree_context(run, None)}
+    if action == RunKind.CONTEXT:
+        # Beside the context: the connection's fields as anyone who sees it sees them (a
+        # secret one by name only).
+        context["credentials"] = shown_credentials(connector.connection)
     return render(request, "runs/_result.html", context, status=status)
 
 

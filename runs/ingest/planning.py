@@ -17,6 +17,7 @@ can name the inputs that changed.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -133,6 +134,11 @@ def ingest_inputs(connector: Connector) -> dict[str, str]:
             "connector_code": connector.code,
             "interface": connector.interface,
             "parser": connector.parser,
+            "parser_options": (
+                json.dumps(connector.parser_options, sort_keys=True)
+                if connector.parser_options
+                else ""
+            ),
             "connector_packages": connector.packages,
             "connection_packages": connection.packages,
             "uploaded_package_files": "".join(f"{name} {sha256}\n" for name, sha256 in files),

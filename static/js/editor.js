@@ -12,13 +12,15 @@
   const selectedObject = document.getElementById("selected-object");
   const readButton = document.getElementById("read-button");
   const parserField = document.getElementById("parser-field");
+  const csvOptions = document.getElementById("csv-options");
+  const csvInputs = Array.from(csvOptions.querySelectorAll("input"));
   let lastPreviewButton = null;
 
   // --- what is saved, and whether the editor differs from it ---------------------------------
   function snapshot() {
-    return ["code", "interface", "parser", "packages"]
-      .map((name) => form.elements[name].value)
-      .join("\u0000");
+    const values = ["code", "interface", "parser", "packages"].map((name) => form.elements[name].value);
+    csvInputs.forEach((input) => values.push(input.type === "checkbox" ? String(input.checked) : input.value));
+    return values.join("\u0000");
   }
   let savedSnapshot = null; // set once the editor exists
 
@@ -150,17 +152,25 @@
     panel.addEventListener("htmx:afterSwap", onPanelSwap);
   });
 
-  // --- interface and parser --------------------------------------------------------------------
+  // --- interface, parser and its options --------------------------------------------------------
+  // The csv options are sent with every preview and save (hidden or not); the server keeps
+  // them only while the parser is csv.
   function showParser() {
-    parserField.hidden = form.elements.interface.value !== "bytes";
+    const bytes = form.elements.interface.value === "bytes";
+    parserField.hidden = !bytes;
+    csvOptions.hidden = !(bytes && form.elements.parser.value === "csv");
   }
   form.elements.interface.addEventListener("change", function () {
     showParser();
     updateDirty();
     editor.lint();
   });
-  form.elements.parser.addEventListener("change", updateDirty);
+  form.elements.parser.addEventListener("change", function () {
+    showParser();
+    updateDirty();
+  });
   form.elements.packages.addEventListener("input", updateDirty);
+  csvInputs.forEach((input) => input.addEventListener(input.type === "checkbox" ? "change" : "input", updateDirty));
   showParser();
 
   // --- the editor itself ------------------------------------------------------------------------

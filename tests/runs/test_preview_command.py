@@ -106,6 +106,8 @@ def test_it_exits_1_when_the_users_code_fails(tmp_path):
         (["--file", "x.py", "--action", "read", "--object", "{oops"], "not valid JSON"),
         (["--file", "x.py", "--action", "read", "--limit", "0"], "--limit must be positive"),
         (["--file", "x.py", "--action", "read", "--interface", "bytes"], "needs --parser"),
+        (["--file", "x.py", "--action", "read", "--parser-options", "[]"], "a JSON object"),
+        (["--file", "x.py", "--action", "read", "--packages-file", "/no/such"], "packages file"),
     ],
 )
 def test_it_exits_2_on_bad_usage(args, message):
@@ -145,3 +147,37 @@ def test_it_exits_1_for_a_failing_saved_connector(connector, capsys):
     assert outcome["error"]["type"] == "ContractError"
     assert "read_bytes" in outcome["error"]["message"]
     assert Run.objects.get(connector=connector).status == "failed"
+
+
+def test_it_draws_prefix_names_as_given(tmp_path, capsys):
+    path = tmp_path / "slashed.py"
+    path.write_text(
+        "def list_objects(context, metadata):\n"
+        "    if not metadata:\n"
+        "        yield {'name': 'flights/year=2013/', 'fingerprint': 'p', 'is_prefix': True}\n"
+        "    else:\n"
+        "        yield {'name': 'flights/year=2013/a.csv', 'fingerprint': 'a'}\n\n"
+        "def read_pandas_dataframe(context, metadata):\n"
+        "    return None\n"
+    )
+    call_command("preview", "--file", str(path), "--action", "list")
+    out = capsys.readouterr().out
+    assert "  + flights/year=2013/\n    flights/year=2013/a.csv  [a]" in out
+    assert "2013//" not in out
+
+
+def test_it_reads_with_parser_options(tmp_path, capsys):
+    path = tmp_path / "semicolons.py"
+    path.write_text(
+        "def list_objects(context, metadata):\n"
+        "    yield {'name': 'only', 'fingerprint': 'v1'}\n\n"
+        "def read_bytes(context, metadata):\n"
+        "    yield 'a;b\\n1;\\n'\n"
+    )
+    args = ["--file", str(path), "--action", "read", "--interface", "bytes", "--parser", "csv"]
+    call_command("preview", *args, "--parser-options", '{"delimiter": ";"}', "--json")
+    outcome = json.loads(capsys.readouterr().out)
+    assert outcome["result"]["rows"] == [[1, None]]
+    with pytest.raises(SystemExit):
+        call_command("preview", *args, "--parser-options", '{"delimiter": ""}', "--json")
+    assert json.loads(capsys.readouterr().out)["error"]["type"] == "ConfigurationError"

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from runs.models import Run
-from tests.factories import TRIVIAL_CODE, make_connector
+from tests.factories import TRIVIAL_CODE, make_connection, make_connector
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +99,51 @@ def test_it_shows_a_run_with_its_result(client, member, connector):
     assert "Preview context" in page and "Succeeded" in page
     history = client.get(reverse("runs:connector_runs", args=[connector.slug])).content.decode()
     assert reverse("runs:detail", args=[run.pk]) in history
+
+
+SLASHED = """
+import pandas as pd
+
+
+def list_objects(context, metadata):
+    if not metadata:
+        yield {"name": "flights/year=2013/", "fingerprint": "p", "is_prefix": True}
+    else:
+        yield {"name": "flights/year=2013/part-0.csv", "fingerprint": "a"}
+
+
+def read_pandas_dataframe(context, metadata):
+    return pd.DataFrame({"n": [1]})
+"""
+
+
+def test_it_shows_names_exactly_as_the_connector_gave_them(client, owner, connection):
+    connector = make_connector(connection=connection, name="Slashed", code=SLASHED)
+    client.force_login(owner)
+    root = preview(client, connector, "list").content.decode()
+    assert '<span class="tree-name">flights/year=2013/</span>' in root
+    assert "2013//" not in root
+    prefix = {"name": "flights/year=2013/", "fingerprint": "p", "is_prefix": True}
+    children = preview(client, connector, "list", object=json.dumps(prefix)).content.decode()
+    assert '<span class="tree-name">flights/year=2013/part-0.csv</span>' in children
+
+
+def test_the_context_preview_shows_the_connections_fields_but_no_secret(
+    client, member, owner, team
+):
+    connection = make_connection(
+        owner=owner,
+        name="Postgres",
+        credentials=json.dumps({"host": "db.internal.example", "password": "pw-SECRET-777"}),
+    )
+    connection.shared_with.add(team)
+    connector = make_connector(connection=connection, name="Tables")
+    client.force_login(member)
+    page = preview(client, connector, "context").content.decode()
+    shown = page[page.index('class="col-lg-4 small context-credentials"') :]
+    assert '<code class="credential-value">db.internal.example</code>' in shown
+    assert "<code>password</code>" in shown and "set (secret)" in shown
+    assert "pw-SECRET-777" not in page
+    # Only the context preview shows them.
+    listing = preview(client, connector, "list").content.decode()
+    assert "context-credentials" not in listing

@@ -1,20 +1,36 @@
-"""Preview a connector from the command line, through the same sandbox as the web editor."""
+"""Preview a connector from the command line, through the same sandbox as the web editor.
+
+A package environment that is not built yet is built here first (the command waits), with
+progress lines on stderr; stdout keeps only the preview.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from packaging.markers import InvalidMarker, Marker
 
 from connections.models import Connector
-from connector_engine.protocol import ACTIONS, INTERFACES, PARSERS, SandboxRequest
+from connector_engine.protocol import ACTIONS, INTERFACES, PARSERS, SandboxRequest, SandboxResult
 from connectors_site import engine_config
+from environments.services import (
+    ConnectorEnvironment,
+    connector_environment_current,
+    connector_environment_ensure,
+    packages_environment_current,
+    packages_environment_ensure,
+)
 from runs import services
 
 # Exit statuses: the preview worked / the user's code failed / bad usage.
 EXIT_OK, EXIT_CODE_FAILED, EXIT_USAGE = 0, 1, 2
+BUILD_PROGRESS_EVERY_S = 5.0  # a line on stderr this often while an environment builds
 
 
 def usage_error(message: str) -> CommandError:
@@ -43,6 +59,18 @@ class Command(BaseCommand):
         parser.add_argument("--action", required=True, choices=ACTIONS)
         parser.add_argument("--interface", choices=INTERFACES)
         parser.add_argument("--parser", choices=PARSERS)
+        parser.add_argument(
+            "--parser-options",
+            help='the parser\'s options as a JSON object, like {"delimiter": ";", "header": false}',
+        )
+        parser.add_argument(
+            "--packages",
+            help='requirements, separated by ";" or newlines, like "a>=1; b" (a saved '
+            "connector's own packages are replaced; its connection's stay)",
+        )
+        parser.add_argument(
+            "--packages-file", help="a requirements file (one per line), added to --packages"
+        )
         parser.add_argument("--credentials-file", help="credentials string for --file previews")
         parser.add_argument("--library-file", help="shared library code for --file previews")
         parser.add_argument(
@@ -60,6 +88,8 @@ class Command(BaseCommand):
             if options[name] is not None and options[name] <= 0:
                 raise usage_error(f"--{name.replace('_', '-')} must be positive")
         metadata = self.parse_object(options["object"])
+        options["parser_options"] = self.parse_parser_options(options["parser_options"])
+        options["packages"] = self.packages_text(options)
         if options["slug"]:
             outcome = self.preview_saved(options, metadata)
         else:
@@ -82,6 +112,44 @@ class Command(BaseCommand):
             raise usage_error('--object must be a JSON object, like {"name": "a.csv"}')
         return value
 
+    def parse_parser_options(self, raw: str | None) -> dict[str, Any] | None:
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise usage_error(f"--parser-options is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise usage_error('--parser-options must be a JSON object, like {"delimiter": ";"}')
+        return value
+
+    def packages_text(self, options: dict) -> str | None:
+        """The requirements of --packages and --packages-file, one per line; None: neither."""
+        if options["packages"] is None and options["packages_file"] is None:
+            return None
+        lines = split_requirements(options["packages"] or "")
+        if options["packages_file"] is not None:
+            lines += read_text(options["packages_file"], "packages file").splitlines()
+        return "\n".join(lines)
+
+    def wait_for_environment(
+        self, current: ConnectorEnvironment, ensure: Callable[[], ConnectorEnvironment]
+    ) -> ConnectorEnvironment:
+        """Build the environment when it is not built yet, with progress lines on stderr."""
+        if not current.building:
+            return current  # built, failed to, or no packages at all
+        write = self.stderr.write
+        write(
+            f"Building the package environment {current.key[:12]} (once: later previews reuse it)"
+        )
+        started = time.monotonic()
+        with BuildProgress(write, started):
+            environment = ensure()
+        seconds = time.monotonic() - started
+        state = "ready" if environment.ok else "failed to build"
+        write(f"The package environment {current.key[:12]} {state} after {seconds:.1f} s")
+        return environment
+
     def preview_saved(self, options: dict, metadata: dict | None) -> dict:
         if options["credentials_file"] or options["library_file"]:
             raise usage_error(
@@ -92,11 +160,18 @@ class Command(BaseCommand):
             connector = Connector.objects.select_related("connection").get(slug=options["slug"])
         except Connector.DoesNotExist:
             raise usage_error(f"no connector with slug {options['slug']!r}") from None
+        packages = options["packages"]
+        self.wait_for_environment(
+            connector_environment_current(connector=connector, packages=packages),
+            lambda: connector_environment_ensure(connector=connector, packages=packages),
+        )
         run = services.preview_run(
             connector=connector,
             action=options["action"],
             interface=options["interface"],
             parser=options["parser"],
+            parser_options=options["parser_options"],
+            packages=packages,
             object=metadata,
             row_limit=options["limit"],
             max_objects=options["max_objects"],
@@ -114,6 +189,7 @@ class Command(BaseCommand):
             library_code=read_text(options["library_file"], "library file"),
             interface=interface,
             parser=options["parser"],
+            parser_options=options["parser_options"] or {},
             credentials=read_text(options["credentials_file"], "credentials file"),
             object=metadata,
             limits=engine_config.preview_limits(
@@ -122,7 +198,62 @@ class Command(BaseCommand):
                 timeout_s=options["timeout"],
             ),
         )
-        return services.run_in_sandbox(request).to_json()
+        if not options["packages"]:
+            return services.run_in_sandbox(request).to_json()
+        packages = options["packages"]
+        environment = self.wait_for_environment(
+            packages_environment_current(packages=packages),
+            lambda: packages_environment_ensure(packages=packages),
+        )
+        if not environment.ok:
+            error = environment.run_error()
+            return SandboxResult(ok=False, action=request.action, error=error).to_json()
+        return services.run_in_sandbox(request, environment=environment.ready).to_json()
+
+
+def split_requirements(text: str) -> list[str]:
+    """Split --packages into requirement lines at ";" and newlines, keeping a PEP 508 marker
+    (`pywin32; sys_platform == "win32"`) with its requirement."""
+    lines: list[str] = []
+    for piece in (part.strip() for line in text.splitlines() for part in line.split(";")):
+        if not piece:
+            continue
+        if lines and _is_marker(piece):
+            lines[-1] = f"{lines[-1]}; {piece}"
+        else:
+            lines.append(piece)
+    return lines
+
+
+def _is_marker(text: str) -> bool:
+    try:
+        Marker(text)
+    except InvalidMarker:
+        return False
+    return True
+
+
+class BuildProgress:
+    """While a package environment builds: a line on stderr every BUILD_PROGRESS_EVERY_S."""
+
+    def __init__(self, write: Callable[[str], None], started: float) -> None:
+        self.write = write
+        self.started = started
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="build-progress", daemon=True)
+
+    def __enter__(self) -> BuildProgress:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.done.wait(BUILD_PROGRESS_EVERY_S):
+            elapsed = time.monotonic() - self.started
+            self.write(f"  still building the package environment, {elapsed:.0f} s elapsed")
 
 
 def format_outcome(outcome: dict) -> str:
@@ -157,7 +288,8 @@ def format_listing(result: dict) -> list[str]:
     def draw(parent: str | None, indent: str) -> None:
         for item in children.get(parent, []):
             if item["is_prefix"]:
-                lines.append(f"{indent}{item['name']}/")
+                # The name as given (a prefix often ends in "/" already): "+" marks a prefix.
+                lines.append(f"{indent}+ {item['name']}")
                 draw(item["name"], indent + "  ")
             else:
                 lines.append(f"{indent}{item['name']}  [{item['fingerprint']}]")

@@ -1,12 +1,12 @@
 """What decides an ingest's output, hashed input by input, and the code fingerprint of them all.
 
-The caller names each input and gives its text (runs.ingest.planning.ingest_inputs: the
-connector's code, interface, parser and packages, the connection's packages, library code and
-uploaded package files). `input_hashes` hashes each one; an empty input is left out, so adding
-an input that is empty for existing connectors changes no fingerprint. `code_fingerprint`
-combines the hashes: it is stored with every partition an ingest writes, and a partition written
-with another one is stale. A name, underscores read as spaces, is what a plan says changed
-("library code changed"): adding an input is one more name in the caller's mapping.
+The caller names each input and gives its text (runs.ingest.planning.ingest_inputs: the connector's
+code, interface, parser, parser options and packages, the connection's packages, library code and
+uploaded package files). `input_hashes` hashes each one; an empty input is left out, so adding an
+input that is empty for existing connectors changes no fingerprint. `code_fingerprint` combines the
+hashes: it is stored with every partition an ingest writes, and a partition written with another one
+is stale. A name, underscores read as spaces, is what a plan says changed ("library code changed"):
+adding an input is one more name in the caller's mapping.
 """
 
 from __future__ import annotations
