@@ -6,17 +6,13 @@ compares with what the normal (sandbox) path writes for the same connector.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from django.conf import settings
 
 from connections.models import Connector
-from connector_engine.masking import MASK
 from connector_engine.spark.server import LocalSparkServer
 from connectors_site import engine_config
 from runs import storage
@@ -142,7 +138,9 @@ def test_spark_ingest_of_a_bytes_connector_matches_the_sandbox(examples):
     assert len(stored(scaled)) == normal_run.partitions_done > 1
 
 
-def test_credentials_printed_or_returned_by_a_reader_are_masked(connection, source):
+def test_credentials_printed_by_a_reader_are_masked_and_its_rows_land_as_they_are(
+    connection, source
+):
     secret = "tok-SECRET-4242"  # the connection fixture's credentials
     code = source.code.replace(
         'print("reading", metadata["name"])', 'print("token is", context["token"])'
@@ -156,7 +154,8 @@ def test_credentials_printed_or_returned_by_a_reader_are_masked(connection, sour
     assert "token is" in job.logs and secret not in job.logs
     partition = Partition.objects.get(connector=connector, name="a")
     table = pq.read_table(storage.absolute_path(partition.storage_path))
-    assert table.column("leak").to_pylist() == [MASK, MASK]
+    # Masking is for what people see, never for data.
+    assert table.column("leak").to_pylist() == [secret, secret]
     assert secret not in run.logs
 
 
@@ -165,7 +164,12 @@ def test_the_same_code_scales_out_on_a_configured_remote(tmp_path, settings, con
     directory is a path both sides see (as a shared mount would be)."""
     staging = tmp_path / "shared-staging"
     staging.mkdir()
-    remote = LocalSparkServer(tmp_path / "remote", warm_up=False, writable_paths=[staging])
+    remote = LocalSparkServer(
+        tmp_path / "remote",
+        warm_up=False,
+        writable_paths=[staging],
+        readable_paths=settings.SANDBOX_READABLE_PATHS,  # where the test's source lives
+    )
     local = engine_config.spark_server()
     starts = local.starts
     source.set("a", "v1", rows=3)
@@ -187,8 +191,7 @@ def test_the_same_code_scales_out_on_a_configured_remote(tmp_path, settings, con
 
 
 def test_the_connections_packages_are_importable_in_sparks_workers(connection, settings):
-    # /var/tmp, not the test's /tmp: the local server's private /tmp would hide it.
-    settings.ENVIRONMENTS_DIR = Path(tempfile.mkdtemp(prefix="cs-spark-env-", dir="/var/tmp"))
+    # The default ENVIRONMENTS_DIR: the local server sees it (read-only), and nothing else.
     settings.ENVIRONMENT_PIP_ARGS = ["--isolated", "--no-index"]
     try:
         upload_wheel(connection)
@@ -202,7 +205,6 @@ def test_the_connections_packages_are_importable_in_sparks_workers(connection, s
         assert table.column("value").to_pylist() == ["tinypkg 0.1"]
     finally:
         engine_config.sandboxes().stop()
-        shutil.rmtree(settings.ENVIRONMENTS_DIR, ignore_errors=True)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -97,14 +97,14 @@ class SparkJob:
         except ConnectorError as exc:
             raise SparkJobError(exc.to_dict()) from None
         except Exception as exc:
-            raise SparkJobError(job_error(exc, self.request.credentials, remote)) from None
+            raise SparkJobError(job_error(exc, self.request, remote)) from None
         try:
             found = self._read_and_write(session, cancel)
         except Exception as exc:
             shutil.rmtree(self.staging, ignore_errors=True)
             if cancel.is_set():
                 raise SparkJobError(cancelled_error()) from None
-            raise SparkJobError(job_error(exc, self.request.credentials, remote)) from None
+            raise SparkJobError(job_error(exc, self.request, remote)) from None
         finally:
             release_spark(session, remote)
         return JobResult(
@@ -221,10 +221,12 @@ def spark_struct(schema: pa.Schema) -> Any:
     )
 
 
-def job_error(exc: Exception, credentials: str, remote: str) -> dict[str, Any]:
+def job_error(exc: Exception, request: SandboxRequest, remote: str) -> dict[str, Any]:
     """The error of a Spark job that failed as a whole, secrets masked, JVM trace cut."""
     message = without_jvm_trace(str(exc)).strip()
-    masker = Masker(credentials, remote_secrets(remote))
+    masker = Masker(
+        request.credentials, remote_secrets(remote), secret_fields=request.secret_fields
+    )
     return make_error(
         ErrorType.SPARK_JOB_FAILED,
         masker.text(f"The Spark job failed, so no partition of this run was written: {message}"),

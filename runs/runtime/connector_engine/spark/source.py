@@ -9,8 +9,9 @@ given by SPARK_REMOTE.
 Decisions:
 - One Spark partition (task) per planned object, in plan order. `read` loads the connector and
   reads its object exactly as the sandbox does (connector_engine.child: the same contract checks,
-  the same conversion to Arrow, the same parsers), then masks the credentials in string columns
-  as the sandbox's supervisor does; a partition therefore holds the rows the normal path writes.
+  the same conversion to Arrow, the same parsers); its rows are never masked (what an ingest
+  lands is what the source had), its logs and errors are; a partition therefore holds the rows
+  the normal path writes.
 - One schema for the whole job (Spark needs it before reading): the trusted side passes it (in
   Arrow form, already mapped to what Spark can hold). Each partition's table is cast to it; a
   partition whose columns differ or cannot be cast fails with a SchemaMismatch.
@@ -133,9 +134,13 @@ def read_partition(payload: dict[str, Any], index: int) -> Iterator[pa.RecordBat
 def read_object(
     payload: dict[str, Any], index: int, schema: pa.Schema
 ) -> tuple[dict[str, Any], pa.Table | None]:
-    """Read one object as the sandbox child does; return (masked report, table or None)."""
+    """Read one object as the sandbox child does; return (report, table or None).
+
+    The report's logs and error are masked; the table is what the source had (an ingest's data
+    is never masked).
+    """
     from connector_engine.child import actions
-    from connector_engine.masking import Masker, UnmaskableColumn
+    from connector_engine.masking import Masker
     from connector_engine.protocol import SandboxRequest
 
     for path in reversed(payload.get("python_paths") or []):
@@ -144,7 +149,7 @@ def read_object(
     request = SandboxRequest.from_dict(
         {**payload["request"], "object": payload["objects"][index], "objects": None}
     )
-    masker = Masker(request.credentials)
+    masker = Masker(request.credentials, secret_fields=request.secret_fields)
     output = CapturedText(request.limits.max_output_bytes)
     timeout_s = float(payload.get("timeout_s") or 0)
     started = time.monotonic()
@@ -162,13 +167,10 @@ def read_object(
         error = timeout_error(timeout_s)
     if ok and table is not None:
         try:
-            table = conform(masker.table(table), schema)
+            table = conform(table, schema)
         except SchemaMismatch as exc:
             ok, table = False, None
             error = make_error(ErrorType.SCHEMA_MISMATCH, str(exc))
-        except UnmaskableColumn as exc:  # fails this object, as in the sandbox, not the job
-            ok, table = False, None
-            error = make_error(ErrorType.DATA_ERROR, str(exc))
     report = {
         "ok": ok and table is not None,
         "rows": table.num_rows if ok and table is not None else 0,
