@@ -21,12 +21,14 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@
 
-# Compile requirements.in and requirements-dev.in into the lock files, keeping every pin that still
-# fits; `make lock LOCK_ARGS=--upgrade` takes the newest versions they allow.
+# Compile requirements.in, requirements-dev.in and requirements-moto.in (the tests' S3 server) into
+# the lock files, keeping every pin that still fits; `make lock LOCK_ARGS=--upgrade` takes the
+# newest versions they allow.
 LOCK := --universal --python-version 3.11 --generate-hashes --custom-compile-command "make lock"
 lock: $(VENV)/.installed-dev
 	$(VENV)/bin/uv pip compile --quiet $(LOCK) $(LOCK_ARGS) requirements.in -o requirements.txt
 	$(VENV)/bin/uv pip compile --quiet $(LOCK) $(LOCK_ARGS) requirements-dev.in -o requirements-dev.txt
+	$(VENV)/bin/uv pip compile --quiet $(LOCK) $(LOCK_ARGS) requirements-moto.in -o requirements-moto.txt
 
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --no-input

@@ -1,5 +1,6 @@
 """Shared fixtures: three users (owner, team member, stranger) and a staff user; a fake source
-for ingests (tests/runs/ingest_helpers.py) and fast ingest settings."""
+for ingests (tests/runs/ingest_helpers.py) and fast ingest settings; a Spark server and an S3
+server (tests/s3_server.py) shared by the session."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from connectors_site import engine_config
 from connectors_site.data_dir import prepare_data_dir
 from tests.factories import UserFactory, make_connection, make_connector
 from tests.runs.ingest_helpers import SOURCES_ROOT, FakeSource
+from tests.s3_server import MotoServer
 
 
 def pytest_configure(config) -> None:
@@ -90,3 +92,13 @@ def spark_server() -> Iterator[LocalSparkServer]:
     server.remote()  # start it once: every test that needs Spark shares it
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[MotoServer]:
+    """moto's S3 server on loopback for the whole session, stopped at the end."""
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
