@@ -2,7 +2,7 @@
 
 The engine (connector_engine) reads no settings; Django apps never build engine objects from
 settings themselves. They ask here for the sandbox registry, the limits of each kind of request,
-the paths user code must not see, the environment store and the Spark server and session pool.
+the paths user code must not see, the environment store and the Spark server and sessions.
 Nothing is created when this module is imported; process-wide objects are created on first use.
 """
 
@@ -130,9 +130,11 @@ def spark_server() -> LocalSparkServer:
                 driver_memory=settings.SPARK_DRIVER_MEMORY,
                 ready_timeout_s=settings.SPARK_START_TIMEOUT_S,
                 max_memory_mb=settings.SPARK_MAX_MEMORY_MB,
+                session_idle_s=settings.SPARK_SESSION_IDLE_S,
                 hidden_paths=hidden_paths(),
                 readonly_paths=[settings.ENVIRONMENTS_DIR],
                 writable_paths=[settings.SPARK_STAGING_DIR],
+                readable_paths=settings.SANDBOX_READABLE_PATHS,
             )
         return _spark_server
 
@@ -144,30 +146,35 @@ def spark_remote() -> str:
     return spark_server().remote()
 
 
-def spark_sessions(tenant: str) -> SessionPool:
-    """The pool of Spark Connect session ids of one tenant (a connection), shared by this
-    installation's processes.
+def spark_sessions() -> SessionPool:
+    """The Spark Connect sessions of this installation, shared by its processes and tenants.
 
-    Per tenant: Spark keeps Python workers, their working directory and what code leaves there
-    per session, so a session one connection's code used is never leased to another's. Per
-    engine version: an ingest adds the engine to its session as an artifact, and a session that
-    outlives an upgrade (a cluster's) must not offer Spark two engines.
+    SPARK_MAX_SESSIONS in all, at most SPARK_SESSION_POOL of one tenant (a connection) at once;
+    a session one tenant's code used is never leased to another (Spark keeps Python workers,
+    their working directory and what code leaves there per session), and one idle for
+    SPARK_SESSION_IDLE_S is ended. Per engine version: an ingest adds the engine to its session
+    as an artifact, and a session that outlives an upgrade (a cluster's) must not offer Spark two
+    engines.
     """
-    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in tenant) or "default"
-    directory = settings.SPARK_DIR / "sessions" / engine_version() / name
-    return SessionPool(directory, settings.SPARK_SESSION_POOL)
+    return SessionPool(
+        settings.SPARK_DIR / "sessions" / engine_version(),
+        settings.SPARK_MAX_SESSIONS,
+        per_tenant=settings.SPARK_SESSION_POOL,
+        idle_s=settings.SPARK_SESSION_IDLE_S,
+    )
 
 
 @contextlib.contextmanager
 def spark_session_lease(
     *, tenant: str, wait_timeout_s: float | None = None
 ) -> Iterator[SessionLease]:
-    """Lease a pooled session on the Spark in use; `lease.url` is its URL with `session_id`.
+    """Lease one of `tenant`'s sessions on the Spark in use; `lease.url` is its URL with
+    `session_id`.
 
     Raises SparkServerError when the local server cannot start and SessionPoolBusy when no
     session frees up within `wait_timeout_s`.
     """
-    with spark_sessions(tenant).lease(spark_remote(), wait_timeout_s) as lease:
+    with spark_sessions().lease(spark_remote(), wait_timeout_s, tenant=tenant) as lease:
         yield lease
 
 

@@ -350,9 +350,15 @@ SPARK_MAX_MEMORY_MB = envint("SPARK_MAX_MEMORY_MB", 4096, minimum=0)
 # Where Spark itself writes Parquet for ingests; the local server (under bubblewrap, where the
 # rest of DATA_DIR is hidden from it) sees this directory writable and ENVIRONMENTS_DIR read-only.
 SPARK_STAGING_DIR = Path(os.environ.get("SPARK_STAGING_DIR") or SPARK_DIR / "staging")
-# Previews and reads share this many Spark Connect sessions (stable ids leased across processes;
-# the server keeps Python workers per session, SPARK-54055); a request waits for a free one.
+# Previews and reads lease Spark Connect sessions (stable ids leased across processes; the
+# server keeps Python workers per session, SPARK-54055): at most SPARK_SESSION_POOL of one
+# connection at once and SPARK_MAX_SESSIONS in all (a connection without a free one of its own
+# takes a never-used one or the least recently used free one of another connection, whose
+# session is ended); a request waits for a free one. A session idle for SPARK_SESSION_IDLE_S is
+# ended by the local server (a cluster's own timeout applies to SPARK_REMOTE).
 SPARK_SESSION_POOL = envint("SPARK_SESSION_POOL", 4, minimum=1)
+SPARK_MAX_SESSIONS = envint("SPARK_MAX_SESSIONS", 8, minimum=1)
+SPARK_SESSION_IDLE_S = envfloat("SPARK_SESSION_IDLE_S", 600.0, minimum=1.0)
 
 # Ingests: every leaf is listed (a listing cut at INGEST_MAX_OBJECTS fails the run, so nothing
 # is ever deleted on a partial listing); INGEST_CONCURRENCY partition reads run at once, each

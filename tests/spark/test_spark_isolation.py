@@ -1,7 +1,9 @@
 """Python code the local Spark server runs for user code (mapInPandas, UDFs) runs under bubblewrap.
 
 It sees none of DATA_DIR (database, secret key, credentials keys, control files) but the server's
-own directories, ENVIRONMENTS_DIR read-only and SPARK_STAGING_DIR writable.
+own directories, ENVIRONMENTS_DIR read-only and SPARK_STAGING_DIR, which Spark writes; Python code
+writes only its own scratch directory (TMPDIR) where the kernel has Landlock
+(tests/spark/test_spark_worker_isolation.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from django.conf import settings
 from django.db import connection as db_connection
 
 from connector_engine.spark.server import LocalSparkServer
+from connector_engine.spark.worker_site import landlock_abi
 from connectors_site import engine_config
 from runs.models import RunStatus
 from runs.services import preview_run
@@ -21,6 +24,8 @@ from tests.factories import make_connector
 pytestmark = [pytest.mark.django_db, pytest.mark.spark]
 
 PROBE = """\
+import os
+
 import pandas as pd
 
 
@@ -42,7 +47,7 @@ def read_spark_dataframe(spark, context, metadata):
                     rows.append((path, type(exc).__name__))
             for path in writable:
                 try:
-                    with open(path, "w") as handle:
+                    with open(os.path.expandvars(path), "w") as handle:
                         handle.write("from a Spark worker")
                     rows.append((path, "wrote"))
                 except OSError as exc:
@@ -62,10 +67,11 @@ def test_it_hides_the_data_directory_from_python_code_the_server_runs(spark_serv
         assert os.path.isfile(path), path  # there to be stolen, were it visible
     visible = settings.SPARK_STAGING_DIR / "visible.txt"
     package = settings.ENVIRONMENTS_DIR / "package.txt"
-    written = settings.SPARK_STAGING_DIR / "written.txt"
+    staged = settings.SPARK_STAGING_DIR / "written.txt"
     not_written = settings.ENVIRONMENTS_DIR / "not-written.txt"
+    scratch = "$TMPDIR/written.txt"  # its own scratch directory
     readable = [secret_key, database, state, str(visible), str(package)]
-    writable = [str(written), str(not_written), "/usr/not-written.txt"]
+    writable = [scratch, str(staged), str(not_written), "/usr/not-written.txt"]
     code = PROBE.replace("READABLE", repr(readable)).replace("WRITABLE", repr(writable))
     connector = make_connector(connection=connection, name="Probe", code=code, interface="spark")
     visible.write_text("staged for Spark")
@@ -73,16 +79,16 @@ def test_it_hides_the_data_directory_from_python_code_the_server_runs(spark_serv
     try:
         run = preview_run(connector=connector, action="read")
         assert run.status == RunStatus.SUCCEEDED, (run.error_type, run.error_message)
-        assert written.read_text() == "from a Spark worker"
     finally:
-        for path in (visible, package, written, not_written):
+        for path in (visible, package, staged, not_written):
             path.unlink(missing_ok=True)  # other tests expect these directories empty
     outcomes = dict(run.result["rows"])
     for hidden in (secret_key, database, state):  # never "read ..."
         assert outcomes[hidden] in ("FileNotFoundError", "PermissionError"), hidden
     assert outcomes[str(visible)] == "read staged for Spark"
     assert outcomes[str(package)] == "read an environment"
-    assert outcomes[str(written)] == "wrote"
+    assert outcomes[scratch] == "wrote"
+    assert outcomes[str(staged)] == ("PermissionError" if landlock_abi() else "wrote")
     assert outcomes[str(not_written)] == "OSError"  # read-only
     assert outcomes["/usr/not-written.txt"] == "OSError"
 

@@ -1,10 +1,12 @@
-"""Pooled Spark Connect sessions: stable ids leased per request, reset, rotated when closed."""
+"""Pooled Spark Connect sessions: stable ids leased per request, reset, rotated when closed;
+never shared by two connections, bounded for the whole installation, ended when idle."""
 
 from __future__ import annotations
 
 import contextlib
 import re
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from runs import services
 from runs.models import RunStatus
 from runs.services import preview_run
 from tests.factories import make_connection, make_connector
+from tests.processes import wait_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.spark]
 
@@ -159,8 +162,7 @@ def test_it_rotates_a_session_the_server_closed(spark_server, connection, settin
     assert run.status == RunStatus.SUCCEEDED, (run.error_type, run.error_message)
     (used,) = session_ids(run.logs)
     assert used not in closed
-    pool = engine_config.spark_sessions(tenant)
-    slots = {p.read_text() for p in pool.directory.glob("slot-*")}
+    slots = {slot.session_id for slot in engine_config.spark_sessions().slots()}
     assert used in slots and len(slots & closed) == 3  # only the leased slot was rotated
 
 
@@ -195,3 +197,74 @@ def test_one_connections_sessions_are_never_leased_to_another(spark_server, owne
 
     assert mine_ids and theirs_ids
     assert not mine_ids & theirs_ids
+
+
+def session_closed(url: str) -> bool:
+    """Say whether the server answers that the session in `url` was closed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from pyspark.sql.connect.session import SparkSession
+
+    session = SparkSession.builder.remote(url).create()
+    try:
+        session.range(1).collect()
+    except Exception as exc:
+        return "SESSION_CLOSED" in str(exc)
+    finally:
+        session.client.close()
+    return False
+
+
+def test_the_installation_keeps_at_most_spark_max_sessions(spark_server, owner, settings, tmp_path):
+    """Three connections, two sessions in all: the third evicts the least recently used free
+    session of another connection, which is ended on the server, and gets an id of its own."""
+    settings.SPARK_DIR = tmp_path  # the slots only: the server stays the session's
+    settings.SPARK_MAX_SESSIONS = 2
+    settings.SPARK_SESSION_POOL = 1
+    code = UDF_READER.replace("PAUSE", "0")
+    connectors = [
+        make_connector(
+            connection=make_connection(owner=owner, name=f"Tenant {n}"),
+            name="Udf",
+            code=code,
+            interface="spark",
+        )
+        for n in range(3)
+    ]
+
+    def used(connector) -> str:
+        run = preview_run(connector=connector, action="read")
+        assert run.status == RunStatus.SUCCEEDED, (run.error_type, run.error_message)
+        (session_id,) = session_ids(run.logs)
+        return session_id
+
+    first, second, third = (used(connector) for connector in connectors)
+    again = used(connectors[0])  # evicts the second's
+
+    assert len({first, second, third, again}) == 4  # an evicted slot gets a new id
+    slots = engine_config.spark_sessions().slots()
+    assert {slot.session_id for slot in slots} == {third, again}
+    url = spark_server.remote()
+    for evicted in (url_with_session(url, first), url_with_session(url, second)):
+        assert wait_for(lambda url=evicted: session_closed(url), 60, 0.5)
+    assert not session_closed(url_with_session(url, third))
+
+
+def test_an_idle_session_is_ended(spark_server, connection, settings, tmp_path):
+    """The local server ends a session idle for SPARK_SESSION_IDLE_S; its slot then gets a new
+    id, so no request is handed a session the server closed."""
+    jvm = cmdline(spark_server.jvm_pid())
+    timeout_ms = round(settings.SPARK_SESSION_IDLE_S * 1000)
+    assert f"spark.connect.session.manager.defaultSessionTimeout={timeout_ms}ms" in jvm
+    settings.SPARK_DIR = tmp_path
+    settings.SPARK_SESSION_IDLE_S = 1.0
+    code = UDF_READER.replace("PAUSE", "0")
+    connector = make_connector(connection=connection, name="Idle", code=code, interface="spark")
+    runs = []
+    for pause in (0.0, 1.5):
+        time.sleep(pause)
+        runs.append(preview_run(connector=connector, action="read"))
+    for run in runs:
+        assert run.status == RunStatus.SUCCEEDED, (run.error_type, run.error_message)
+    first, second = (session_ids(run.logs) for run in runs)
+    assert first != second

@@ -2,13 +2,15 @@
 
 The server's process tree is launcher (bwrap, or the script) -> ... -> JVM -> Python workers, all
 in the launcher's process group. These helpers find, measure and stop such trees by host pid, and
-never signal a pid unless a Spark Connect server still runs under it (pids are reused).
+never signal a pid unless a Spark Connect server still runs under it (pids are reused). The JVM
+is made non-dumpable by running a binary it may not read (`execute_only_copy`, bound over java).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +26,24 @@ def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def java_binary() -> str | None:
+    """Return the real path of the java that Spark's scripts run (JAVA_HOME's, else PATH's)."""
+    home = os.environ.get("JAVA_HOME")
+    java = os.path.join(home, "bin", "java") if home else shutil.which("java")
+    return os.path.realpath(java) if java and os.path.isfile(java) else None
+
+
+def execute_only_copy(binary: str, copy: Path) -> str:
+    """Copy a binary to `copy` with mode 0111 and return its path. Without the capabilities to
+    override file permissions (bubblewrap drops them), a process cannot read it, so the kernel
+    makes a process that executes it non-dumpable: no other process of its uid reads its
+    /proc/<pid>/environ or mem."""
+    copy.unlink(missing_ok=True)
+    shutil.copyfile(binary, copy)
+    copy.chmod(0o111)
+    return str(copy)
 
 
 def port_accepts(port: int, timeout_s: float = 0.5) -> bool:

@@ -7,23 +7,38 @@ its own session) when none runs or the last one died. Plain Python, no Django im
 Decisions:
 - Loopback only: SPARK_LOCAL_IP=127.0.0.1 and spark.connect.grpc.binding.address=127.0.0.1; a
   random free port (picked here, then bound by the server: a small race, retried once).
-- The token is passed to the JVM in SPARK_CONNECT_AUTHENTICATE_TOKEN (the server reads that
-  variable; never on the command line, so `ps` does not show it). Clients put it in the URL;
-  the host must be "localhost" for pyspark to send it over a local (non-TLS) channel.
+- The token reaches the JVM as spark.connect.authenticate.token in a properties file
+  (DIRECTORY/conf/token.properties, 0600) that is removed as soon as the server listens: before
+  any client, hence any Python worker, exists. It is never on a command line (`ps`) nor in an
+  environment (the Python workers inherit the JVM's). Clients put it in the URL; the host must
+  be "localhost" for pyspark to send it over a local (non-TLS) channel. Every client has it
+  (user code can read its own session's URL): it keeps out other local users, not tenants.
 - UI off, WARN logs (a log4j2.properties in DIRECTORY/conf), the JVM's output in
-  DIRECTORY/logs/connect-server.log.
+  DIRECTORY/logs/connect-server.log. With `session_idle_s`, the server ends a session that got
+  no request for that long (spark.connect.session.manager.defaultSessionTimeout; see
+  connector_engine.spark.sessions).
 - Under bubblewrap (when bwrap is installed): Python UDFs, mapInPandas and Python data sources
   that user code creates run in the server's Python workers, outside the sandbox, so the server
-  gets a read-only root, a private /tmp, /dev and /proc, its own PID namespace, and the
-  `hidden_paths` (the data directory, the database, the settings) and DIRECTORY itself replaced by
-  empty tmpfs; only DIRECTORY/tmp (spark.local.dir, the working directory) and
-  DIRECTORY/warehouse are bound back writable, DIRECTORY/conf read-only, plus the caller's
-  `readonly_paths` and `writable_paths`. The server's control files (state, lock, session leases)
-  are thus invisible to code it runs. The network is shared (the server listens on loopback;
-  user code may reach the network). Without bwrap the server runs unwrapped and `isolation`
-  says "reduced isolation". The Python workers run this interpreter (PYSPARK_PYTHON), so pandas
-  and pyarrow import there; project code reaches them only as session artifacts (the
-  scale-out ingest adds the runtime as a zip), exactly as on a cluster.
+  gets the allow-list view of connector_engine.system.bubblewrap (read-only), a private /tmp,
+  /dev and /proc, its own PID namespace, and the `hidden_paths` (the data directory, the
+  database, the settings) and DIRECTORY itself replaced by empty tmpfs; only DIRECTORY/tmp
+  (spark.local.dir, the working directory) and DIRECTORY/warehouse are bound back writable,
+  DIRECTORY/conf read-only, plus the caller's `readonly_paths` and `writable_paths`, and its
+  `readable_paths` (the operator's source folders connector code may read) where they are. The
+  server's control files (state, lock, session leases) are thus invisible to code it runs. The
+  network is shared (the server listens on loopback; user code may reach the network). Without
+  bwrap the server runs unwrapped and `isolation` says "reduced isolation". The Python workers
+  run this interpreter (PYSPARK_PYTHON), so pandas and pyarrow import there; project code
+  reaches them only as session artifacts (the scale-out ingest adds the runtime as a zip),
+  exactly as on a cluster.
+- Tenants' Python workers run as one uid in one PID namespace, beside the JVM that holds every
+  session's data. So every Python process the server starts first runs
+  connector_engine.spark.worker_site (as sitecustomize, from DIRECTORY/conf/python on the
+  server's PYTHONPATH: nothing else of the project): not dumpable, and in a Landlock domain of
+  its own where the kernel has Landlock (see there). Under bwrap the JVM is not dumpable either:
+  its binary is replaced, inside the sandbox, by an execute-only copy (DIRECTORY/conf/java, mode
+  0111; the kernel makes a process that runs a binary it may not read not dumpable), so no
+  worker reads its /proc/<pid>/environ or mem.
 - One server per DIRECTORY, shared by every process (the web process, the worker): after a
   successful start, its launcher pid, port, token and owner pid are written to
   DIRECTORY/connect-server.json (0600, replaced atomically). Starting, restarting and stopping
@@ -53,6 +68,7 @@ import fcntl
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -64,7 +80,9 @@ from typing import Any
 from connector_engine.spark.processes import (
     SERVER_CLASS,
     cmdline,
+    execute_only_copy,
     free_loopback_port,
+    java_binary,
     kill_group,
     pid_alive,
     port_accepts,
@@ -90,6 +108,8 @@ frame.count()
 spark.stop()
 """
 STATE_FILE = "connect-server.json"  # pid, port, token, owner (0600)
+TOKEN_FILE = "token.properties"  # in conf: read by the JVM at start, removed once it listens
+WORKER_SITE = Path(__file__).with_name("worker_site.py")  # the Python workers' sitecustomize
 LOCK_FILE = "connect-server.lock"  # flock: one process starts, adopts or stops the server
 LOG4J2_PROPERTIES = """\
 rootLogger.level = warn
@@ -127,10 +147,12 @@ class LocalSparkServer:
         driver_memory: str = "1g",
         ready_timeout_s: float = READY_TIMEOUT_S,
         max_memory_mb: int = 0,
+        session_idle_s: float = 0.0,
         warm_up: bool = True,
         hidden_paths: Sequence[str | os.PathLike[str]] = (),
         readonly_paths: Sequence[str | os.PathLike[str]] = (),
         writable_paths: Sequence[str | os.PathLike[str]] = (),
+        readable_paths: Sequence[str | os.PathLike[str]] = (),
         use_bwrap: bool | None = None,
     ) -> None:
         self.directory = Path(os.path.abspath(directory))
@@ -138,14 +160,18 @@ class LocalSparkServer:
         self.driver_memory = driver_memory
         self.ready_timeout_s = ready_timeout_s
         self.max_memory_mb = max_memory_mb  # 0: no bound
+        self.session_idle_s = session_idle_s  # 0: Spark's default (an hour)
         self.warm_up = warm_up
         self.hidden_paths = [os.path.abspath(path) for path in hidden_paths]
         self.readonly_paths = [os.path.abspath(path) for path in readonly_paths]
         self.writable_paths = [os.path.abspath(path) for path in writable_paths]
+        self.readable_paths = [os.path.abspath(path) for path in readable_paths]
         self.log_path = self.directory / "logs" / "connect-server.log"
         self.state_path = self.directory / STATE_FILE
         self.lock_path = self.directory / LOCK_FILE
         self.conf_dir = self.directory / "conf"
+        self.token_path = self.conf_dir / TOKEN_FILE
+        self.worker_path_dir = self.conf_dir / "python"  # on the Python workers' PYTHONPATH
         self.work_dir = self.directory / "tmp"  # spark.local.dir and the working directory
         self.warehouse_dir = self.directory / "warehouse"
         self._bwrap, self.isolation = bwrap_choice(
@@ -294,6 +320,8 @@ class LocalSparkServer:
         for path in (self.log_path.parent, self.conf_dir, self.work_dir, self.warehouse_dir):
             path.mkdir(mode=0o700, exist_ok=True)
         (self.conf_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+        self.worker_path_dir.mkdir(mode=0o700, exist_ok=True)
+        shutil.copyfile(WORKER_SITE, self.worker_path_dir / "sitecustomize.py")
         for path in [*self.readonly_paths, *self.writable_paths]:
             if not os.path.exists(path):  # a bind needs its source
                 os.makedirs(path, mode=0o700, exist_ok=True)
@@ -304,9 +332,13 @@ class LocalSparkServer:
         for _attempt in range(2):  # the free port may be taken before the server binds it
             self.token = secrets.token_urlsafe(32)
             self.port = free_loopback_port()
-            self._process = self._launch()
-            self.pid = self._process.pid
-            problem = self._wait_ready()
+            self._write_token_file()
+            try:
+                self._process = self._launch()
+                self.pid = self._process.pid
+                problem = self._wait_ready()
+            finally:  # listening, it has read the token: no worker may find the file later
+                self.token_path.unlink(missing_ok=True)
             if not problem and self.warm_up:
                 problem = self._run_warm_up()
             if not problem:
@@ -331,9 +363,9 @@ class LocalSparkServer:
             "SPARK_LOG_DIR": str(self.work_dir),
             "SPARK_PID_DIR": str(self.work_dir),
             "SPARK_LOCAL_IP": "127.0.0.1",
-            "SPARK_CONNECT_AUTHENTICATE_TOKEN": self.token,
-            # The Python workers (UDFs, data sources) run this interpreter.
+            # The Python workers (UDFs, data sources) run this interpreter, worker_site first.
             "PYSPARK_PYTHON": sys.executable,
+            "PYTHONPATH": str(self.worker_path_dir),
         }
         if "JAVA_HOME" in os.environ:
             env["JAVA_HOME"] = os.environ["JAVA_HOME"]
@@ -344,6 +376,8 @@ class LocalSparkServer:
             self.master,
             "--driver-memory",
             self.driver_memory,
+            "--properties-file",
+            str(self.token_path),
             "--conf",
             "spark.connect.grpc.binding.address=127.0.0.1",
             "--conf",
@@ -355,12 +389,18 @@ class LocalSparkServer:
             "--conf",
             f"spark.sql.warehouse.dir={self.warehouse_dir}",
         ]
+        if self.session_idle_s:
+            timeout_ms = round(self.session_idle_s * 1000)
+            argv += [
+                "--conf",
+                f"spark.connect.session.manager.defaultSessionTimeout={timeout_ms}ms",
+            ]
         if self.use_bwrap:
             argv = [*self._bwrap_prefix(), *argv]
         with open(self.log_path, "ab") as log:
             return subprocess.Popen(
                 argv,
-                env=env,  # bwrap passes it on: the token never is an argument
+                env=env,
                 cwd=str(self.work_dir),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -368,16 +408,25 @@ class LocalSparkServer:
                 start_new_session=True,  # its own process group: stopped as a whole
             )
 
+    def _write_token_file(self) -> None:
+        fd = os.open(self.token_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"spark.connect.authenticate.token {self.token}\n")
+
     def _bwrap_prefix(self) -> list[str]:
         """bubblewrap for the server: see the module docstring for what it sees."""
         assert self._bwrap is not None
-        readonly = [str(self.conf_dir), *self.readonly_paths]
+        readonly = [(path, path) for path in [str(self.conf_dir), *self.readonly_paths]]
         writable = [str(self.work_dir), str(self.warehouse_dir), *self.writable_paths]
+        java = java_binary()
+        if java is not None:  # the JVM runs a binary it may not read: it is not dumpable
+            readonly.append((execute_only_copy(java, self.conf_dir / "java"), java))
         argv = [self._bwrap]
         argv += bwrap_filesystem(
             [*self.hidden_paths, str(self.directory)],
-            readonly_binds=[(path, path) for path in readonly],
+            readonly_binds=readonly,
             writable_binds=[(path, path) for path in writable],
+            readable_paths=self.readable_paths,
         )
         # No --new-session: the whole tree stays in the launcher's process group, which
         # stop() signals. No --die-with-parent: the server outlives the thread that started it.
