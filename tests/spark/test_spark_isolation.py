@@ -9,6 +9,9 @@ writes only its own scratch directory (TMPDIR) where the kernel has Landlock
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -20,6 +23,7 @@ from connectors_site import engine_config
 from runs.models import RunStatus
 from runs.services import preview_run
 from tests.factories import make_connector
+from tests.runs.ingest_helpers import SOURCES_ROOT
 
 pytestmark = [pytest.mark.django_db, pytest.mark.spark]
 
@@ -99,3 +103,28 @@ def test_it_says_reduced_isolation_without_bubblewrap(tmp_path):
     status = engine_config.spark_status(server)  # a manager that is never started
     assert status["label"] == "local Spark Connect server (local[*], reduced isolation)"
     assert status["isolation"] == server.isolation and status["up"] is False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the app runs as root here")
+def test_python_code_the_server_runs_is_never_root_on_host_files(spark_server, connection):
+    """A root app's server runs as nobody: a root-only file in a folder connector code may read
+    stays closed to a Spark worker, while the world-readable file beside it opens."""
+    assert spark_server.runs_as_nobody
+    folder = Path(tempfile.mkdtemp(prefix="spark-root-only-", dir=SOURCES_ROOT))
+    folder.chmod(0o755)
+    private, public = folder / "root-only.txt", folder / "public.txt"
+    private.write_text("ROOT-ONLY")
+    private.chmod(0o600)
+    public.write_text("for anyone")
+    public.chmod(0o644)
+    code = PROBE.replace("READABLE", repr([str(private), str(public)])).replace("WRITABLE", "[]")
+    connector = make_connector(connection=connection, name="Root", code=code, interface="spark")
+    try:
+        run = preview_run(connector=connector, action="read")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert run.status == RunStatus.SUCCEEDED, (run.error_type, run.error_message)
+    assert dict(run.result["rows"]) == {
+        str(private): "PermissionError",
+        str(public): "read for anyone",
+    }

@@ -26,7 +26,6 @@ namespace of its own (nothing but loopback), which needs bubblewrap: without it 
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib.metadata
 import os
 import re
@@ -42,7 +41,14 @@ from pathlib import Path
 
 from connector_engine.environments.spec import EnvironmentSpec, base_constraints
 from connector_engine.output import cut_marker
-from connector_engine.system.bubblewrap import bwrap_choice, bwrap_filesystem, bwrap_namespaces
+from connector_engine.system.bubblewrap import (
+    NOBODY_UID,
+    become_nobody,
+    bwrap_choice,
+    bwrap_filesystem,
+    bwrap_namespaces,
+    chown_tree,
+)
 
 MAX_LOG_BYTES = 200_000  # the end of pip's output kept as the build log
 SCRATCH = ("files", "constraints.txt")  # written into the prefix for pip, removed after
@@ -158,7 +164,9 @@ class PipInstaller:
         the build's length; the environment is root's again when it is done.
         """
         header = f"$ {' '.join(argv[2:])}\n"
-        as_nobody = bool(self._bwrap) and os.geteuid() == 0 and bool(_become_nobody())
+        as_nobody = (
+            bool(self._bwrap) and os.geteuid() == 0 and bool(become_nobody(user_namespace=True))
+        )
         if self._bwrap and os.geteuid() == 0 and not as_nobody:
             header += "(reduced isolation: util-linux's setpriv or unshare is missing; the build "
             header += "runs as root without capabilities)\n"
@@ -167,12 +175,12 @@ class PipInstaller:
         else:
             header += f"({self.isolation})\n"
         if as_nobody:
-            _chown_tree(prefix, NOBODY, NOBODY)
+            chown_tree(prefix, NOBODY_UID, NOBODY_UID)
         try:
             return self._run_watched(argv, prefix, header, network=network)
         finally:
             if as_nobody:
-                _chown_tree(prefix, 0, 0)
+                chown_tree(prefix, 0, 0)
 
     def _run_watched(self, argv: list[str], prefix: Path, header: str, *, network: bool) -> PipRun:
         """Start pip, stream its output and stop it at the first bound it passes."""
@@ -292,7 +300,7 @@ class PipInstaller:
             argv.append("--unshare-net")
         argv += ["--die-with-parent", "--new-session", "--chdir", str(prefix), "--"]
         if as_root:
-            argv += _become_nobody()
+            argv += become_nobody(user_namespace=True)
         return argv
 
     def _prlimit_prefix(self) -> list[str]:
@@ -455,37 +463,3 @@ def tree_size(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(directory, name)).st_size
     return total
-
-
-NOBODY = 65534
-
-
-@functools.cache
-def _become_nobody() -> tuple[str, ...]:
-    """util-linux commands that run what follows as nobody, in a user namespace of its own
-    (nothing when they are missing)."""
-    setpriv, unshare = shutil.which("setpriv"), shutil.which("unshare")
-    if not setpriv or not unshare:
-        return ()
-    return (
-        setpriv,
-        f"--reuid={NOBODY}",
-        f"--regid={NOBODY}",
-        "--clear-groups",
-        "--inh-caps=-all",
-        "--bounding-set=-all",
-        "--",
-        unshare,
-        "--user",
-        f"--map-user={NOBODY}",
-        f"--map-group={NOBODY}",
-        "--",
-    )
-
-
-def _chown_tree(root: Path, uid: int, gid: int) -> None:
-    """Give `root` and everything in it (symbolic links themselves) to uid:gid."""
-    os.chown(root, uid, gid)
-    for directory, names, files in os.walk(root):
-        for name in [*names, *files]:
-            os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)

@@ -16,9 +16,12 @@ import sys
 from dataclasses import dataclass, field
 
 from connector_engine.system import linux
-from connector_engine.system.bubblewrap import engine_paths, kept_within, reachable_by_others
-
-NOBODY_UID = 65534
+from connector_engine.system.bubblewrap import (
+    NOBODY_UID,
+    engine_paths,
+    kept_within,
+    reachable_by_others,
+)
 
 
 @dataclass

@@ -91,9 +91,12 @@ from connector_engine.spark.processes import (
     runs_server,
 )
 from connector_engine.system.bubblewrap import (
+    NOBODY_UID,
+    become_nobody,
     bwrap_choice,
     bwrap_filesystem,
     bwrap_namespaces,
+    share_with_nobody,
 )
 
 READY_TIMEOUT_S = 90.0  # a cold start takes 10-20 s on a small machine
@@ -325,6 +328,7 @@ class LocalSparkServer:
         for path in [*self.readonly_paths, *self.writable_paths]:
             if not os.path.exists(path):  # a bind needs its source
                 os.makedirs(path, mode=0o700, exist_ok=True)
+        self._give_to_nobody()
 
     def _start_locked(self) -> None:
         self._prepare_directory()
@@ -412,6 +416,8 @@ class LocalSparkServer:
         fd = os.open(self.token_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(f"spark.connect.authenticate.token {self.token}\n")
+        if self.runs_as_nobody:
+            os.chown(self.token_path, NOBODY_UID, NOBODY_UID)
 
     def _bwrap_prefix(self) -> list[str]:
         """bubblewrap for the server: see the module docstring for what it sees."""
@@ -430,8 +436,24 @@ class LocalSparkServer:
         )
         # No --new-session: the whole tree stays in the launcher's process group, which
         # stop() signals. No --die-with-parent: the server outlives the thread that started it.
-        argv += bwrap_namespaces(unshare_cgroup=False)
-        return [*argv, "--chdir", str(self.work_dir), "--"]
+        # As root, the server becomes nobody (see `runs_as_nobody`).
+        keep = ("CAP_SETUID", "CAP_SETGID") if self.runs_as_nobody else ()
+        argv += bwrap_namespaces(root_capabilities=keep, unshare_cgroup=False)
+        argv += ["--chdir", str(self.work_dir), "--"]
+        return [*argv, *become_nobody()] if self.runs_as_nobody else argv
+
+    @property
+    def runs_as_nobody(self) -> bool:
+        """Whether the server runs as nobody: when the app is root (under bubblewrap). Code that
+        reaches it (UDFs, data sources) is then never root on host files."""
+        return bool(self._bwrap) and os.geteuid() == 0 and bool(become_nobody())
+
+    def _give_to_nobody(self) -> None:
+        """Let nobody have what the server writes of its own (its configuration, the token file
+        included, which is deleted once it listens) and enter the folders it reads."""
+        if self.runs_as_nobody:
+            owned = [self.conf_dir, self.work_dir, self.warehouse_dir, *self.writable_paths]
+            share_with_nobody(owned, entered=self.readonly_paths)
 
     def _wait_ready(self) -> str:
         """Wait until the port accepts connections; return "" or what went wrong."""

@@ -219,3 +219,50 @@ def bwrap_namespaces(
     else:
         argv += ["--unshare-user"]
     return argv
+
+
+NOBODY_UID = 65534
+
+
+@functools.cache
+def become_nobody(*, user_namespace: bool = False) -> tuple[str, ...]:
+    """util-linux commands that run what follows as nobody (no groups, no capabilities, none
+    inheritable or in the bounding set) and, with `user_namespace`, in a user namespace of its
+    own mapped onto nobody; nothing when they are missing. For a root app under bubblewrap,
+    which must keep CAP_SETUID and CAP_SETGID for it (see `bwrap_namespaces`)."""
+    setpriv, unshare = shutil.which("setpriv"), shutil.which("unshare")
+    if not setpriv or (user_namespace and not unshare):
+        return ()
+    argv = [
+        setpriv,
+        f"--reuid={NOBODY_UID}",
+        f"--regid={NOBODY_UID}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--",
+    ]
+    if user_namespace:
+        argv += [unshare, "--user", f"--map-user={NOBODY_UID}", f"--map-group={NOBODY_UID}", "--"]
+    return tuple(argv)
+
+
+def chown_tree(root: str | os.PathLike[str], uid: int, gid: int) -> None:
+    """Give `root` and everything in it (symbolic links themselves) to uid:gid."""
+    os.chown(root, uid, gid)
+    for directory, names, files in os.walk(root):
+        for name in [*names, *files]:
+            os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)
+
+
+def share_with_nobody(
+    owned: Iterable[str | os.PathLike[str]], *, entered: Iterable[str | os.PathLike[str]] = ()
+) -> None:
+    """For a process that becomes nobody under bubblewrap: give it the `owned` trees (group
+    root, 0770 at the top, so that bubblewrap, root without capabilities, still enters them), and
+    let it enter, not list, the `entered` directories."""
+    for path in owned:
+        chown_tree(path, NOBODY_UID, 0)
+        os.chmod(path, 0o770)
+    for path in entered:
+        os.chmod(path, os.stat(path).st_mode | stat.S_IXOTH)
