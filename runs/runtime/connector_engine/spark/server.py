@@ -18,19 +18,15 @@ Decisions:
   no request for that long (spark.connect.session.manager.defaultSessionTimeout; see
   connector_engine.spark.sessions).
 - Under bubblewrap (when bwrap is installed): Python UDFs, mapInPandas and Python data sources
-  that user code creates run in the server's Python workers, outside the sandbox, so the server
-  gets the allow-list view of connector_engine.system.bubblewrap (read-only), a private /tmp,
-  /dev and /proc, its own PID namespace, and the `hidden_paths` (the data directory, the
-  database, the settings) and DIRECTORY itself replaced by empty tmpfs; only DIRECTORY/tmp
-  (spark.local.dir, the working directory) and DIRECTORY/warehouse are bound back writable,
-  DIRECTORY/conf read-only, plus the caller's `readonly_paths` and `writable_paths`, and its
-  `readable_paths` (the operator's source folders connector code may read) where they are. The
-  server's control files (state, lock, session leases) are thus invisible to code it runs. The
-  network is shared (the server listens on loopback; user code may reach the network). Without
-  bwrap the server runs unwrapped and `isolation` says "reduced isolation". The Python workers
-  run this interpreter (PYSPARK_PYTHON), so pandas and pyarrow import there; project code
-  reaches them only as session artifacts (the scale-out ingest adds the runtime as a zip),
-  exactly as on a cluster.
+  run in the server's Python workers, outside the sandbox, so the server gets the allow-list
+  view of connector_engine.system.bubblewrap (read-only, private /tmp, /dev, /proc and PID
+  namespace), the `hidden_paths` and DIRECTORY covered; DIRECTORY/tmp (spark.local.dir, the
+  working directory) and DIRECTORY/warehouse bound back writable, DIRECTORY/conf read-only, plus
+  the caller's `readonly_paths`, `writable_paths` and `readable_paths`. Its control files
+  (state, lock, session leases) are invisible to code it runs; the network is shared. As root it
+  runs as nobody (`runs_as_nobody`), owning only its own folders. Without bwrap it runs
+  unwrapped and `isolation` says "reduced isolation". The workers run this interpreter
+  (PYSPARK_PYTHON); project code reaches them only as session artifacts, as on a cluster.
 - Tenants' Python workers run as one uid in one PID namespace, beside the JVM that holds every
   session's data. So every Python process the server starts first runs
   connector_engine.spark.worker_site (as sitecustomize, from DIRECTORY/conf/python on the
