@@ -5,18 +5,15 @@ running server, starting one (pyspark's own `sbin/start-connect-server.sh --wait
 its own session) when none runs or the last one died. Plain Python, no Django import.
 
 Decisions:
-- Loopback only: SPARK_LOCAL_IP=127.0.0.1 and spark.connect.grpc.binding.address=127.0.0.1; a
-  random free port (picked here, then bound by the server: a small race, retried once).
+- Loopback only (SPARK_LOCAL_IP, the gRPC binding address), on a random free port (retried once).
 - The token reaches the JVM as spark.connect.authenticate.token in a properties file
   (DIRECTORY/conf/token.properties, 0600) that is removed as soon as the server listens: before
   any client, hence any Python worker, exists. It is never on a command line (`ps`) nor in an
   environment (the Python workers inherit the JVM's). Clients put it in the URL; the host must
   be "localhost" for pyspark to send it over a local (non-TLS) channel. Every client has it
   (user code can read its own session's URL): it keeps out other local users, not tenants.
-- UI off, WARN logs (a log4j2.properties in DIRECTORY/conf), the JVM's output in
-  DIRECTORY/logs/connect-server.log. With `session_idle_s`, the server ends a session that got
-  no request for that long (spark.connect.session.manager.defaultSessionTimeout; see
-  connector_engine.spark.sessions).
+- UI off, WARN logs, the JVM's output in DIRECTORY/logs/connect-server.log. With
+  `session_idle_s` the server ends a session idle that long (connector_engine.spark.sessions).
 - Under bubblewrap (when bwrap is installed): Python UDFs, mapInPandas and Python data sources
   run in the server's Python workers, outside the sandbox, so the server gets the allow-list
   view of connector_engine.system.bubblewrap (read-only, private /tmp, /dev, /proc and PID
@@ -27,34 +24,26 @@ Decisions:
   runs as nobody (`runs_as_nobody`), owning only its own folders. Without bwrap it runs
   unwrapped and `isolation` says "reduced isolation". The workers run this interpreter
   (PYSPARK_PYTHON); project code reaches them only as session artifacts, as on a cluster.
-- Tenants' Python workers run as one uid in one PID namespace, beside the JVM that holds every
-  session's data. So every Python process the server starts first runs
-  connector_engine.spark.worker_site (as sitecustomize, from DIRECTORY/conf/python on the
-  server's PYTHONPATH: nothing else of the project): not dumpable, and in a Landlock domain of
-  its own where the kernel has Landlock (see there). Under bwrap the JVM is not dumpable either:
-  its binary is replaced, inside the sandbox, by an execute-only copy (DIRECTORY/conf/java, mode
-  0111; the kernel makes a process that runs a binary it may not read not dumpable), so no
-  worker reads its /proc/<pid>/environ or mem.
-- One server per DIRECTORY, shared by every process (the web process, the worker): after a
-  successful start, its launcher pid, port, token and owner pid are written to
-  DIRECTORY/connect-server.json (0600, replaced atomically). Starting, restarting and stopping
-  happen under an flock on DIRECTORY/connect-server.lock, so one process starts it and the
-  others wait, then reuse the healthy server the state file names. `stop_if_owned()` (at exit)
-  stops it only in the process that started it; a process that finds the owner dead adopts the
-  server (and stops it at its own exit).
+- Every Python process the server starts first runs connector_engine.spark.worker_site (as
+  sitecustomize, from DIRECTORY/conf/python, the only project path on its PYTHONPATH): not
+  dumpable, in a Landlock domain of its own where the kernel has it. Under bwrap the JVM runs an
+  execute-only copy of its binary (DIRECTORY/conf/java, 0111), so it is not dumpable either: no
+  worker reads another process's /proc/<pid>/environ or mem.
+- One server per DIRECTORY, shared by every process (web, worker): its launcher pid, port, token
+  and owner pid are in DIRECTORY/connect-server.json (0600, replaced atomically); starting,
+  restarting and stopping happen under an flock on DIRECTORY/connect-server.lock, so one process
+  starts it and the others reuse it. `stop_if_owned()` (at exit) stops it only in the process
+  that started it; a process that finds the owner dead adopts the server.
 - Health: the launcher process is alive and the port accepts connections; otherwise the whole
   process group is killed (a pid from the state file only when a Spark Connect server runs under
   it) and a new server is started by the next `remote()`. Spark Connect sessions leak Python
   worker daemons (SPARK-54055; connector_engine.spark.sessions bounds how many sessions there are),
   so a server whose processes together use more than `max_memory_mb` of resident memory is
   restarted by the next `remote()` too (a query another client is running then fails).
-- The process tree is launcher (bwrap, or the script) -> ... -> JVM -> Python workers, all in
-  the launcher's process group: stopping signals the group; `jvm_pid()` and `memory_mb()` walk
-  the tree (host pids, which /proc shows across the PID namespace), with the helpers of
-  connector_engine.spark.processes.
-- A new server runs one small warm-up query (a client in a subprocess) before `remote()` returns:
-  its first query costs several seconds of JVM warm-up, which would otherwise count against the
-  first preview's timeout.
+- The process tree (launcher -> ... -> JVM -> Python workers) is one process group: stopping
+  signals it; `jvm_pid()` and `memory_mb()` walk it (connector_engine.spark.processes).
+- A new server runs one small warm-up query before `remote()` returns, so the JVM's warm-up
+  does not count against the first preview's timeout.
 """
 
 from __future__ import annotations
