@@ -9,6 +9,8 @@ from django import forms
 from django.contrib.auth.models import Group
 from django.forms import BoundField
 
+from connections import export_format
+from connections.export_format import ConnectorExport
 from connections.models import (
     Connection,
     Interface,
@@ -26,6 +28,8 @@ from connections.services import CredentialFieldChange, credential_value
 from connections.templates_gallery import STARTERS
 from connections.widgets import CodeEditorWidget
 from connector_engine.credentials import CredentialField
+
+MAX_UPLOAD_BYTES = 1_000_000  # an export file: a header and one module of code
 
 # Empty rows under a connection's credential fields, to add fields (more: save and edit again,
 # or replace all the credentials at once).
@@ -470,3 +474,20 @@ class ConnectorCodeForm(CsvOptionFields):
         if cleaned.get("parser") != Parser.CSV:
             return {}  # the inputs are the csv parser's; other parsers take no options
         return csv_options_from_inputs(cleaned)
+
+
+class ConnectorUploadForm(forms.Form):
+    """An export file uploaded in the editor (export_format), parsed."""
+
+    file = forms.FileField(max_length=255)
+
+    def clean_file(self) -> ConnectorExport:
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError("The file is too large for a connector.")
+        try:
+            return export_format.parse(upload.read().decode())
+        except UnicodeDecodeError:
+            raise forms.ValidationError("The file is not UTF-8 text.") from None
+        except export_format.ExportFormatError as exc:
+            raise forms.ValidationError(f"The file's header, {exc}") from None

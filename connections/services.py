@@ -15,6 +15,7 @@ from django.utils.text import slugify
 
 from connections import crypto
 from connections.crypto import CredentialsUnreadable
+from connections.export_format import ConnectorExport
 from connections.models import CodeVersion, Connection, Connector
 from connector_engine.credentials import credential_fields, credentials_object, looks_secret
 
@@ -265,4 +266,55 @@ def _version_create(*, connector: Connector, author) -> CodeVersion:
         parser=connector.parser,
         parser_options=connector.parser_options,
         author=author,
+    )
+
+
+def connector_import(
+    *, connection: Connection, export: ConnectorExport, slug: str = "", author=None
+) -> tuple[Connector, CodeVersion | None, bool]:
+    """Create the exported connector on `connection`, or save it as a new version of the
+    connector with that slug; return it, the new version (None: nothing changed) and whether
+    it was created."""
+    slug = slug or export.slug
+    existing = Connector.objects.filter(slug=slug).first() if slug else None
+    if existing is None:
+        connector = connector_create(
+            connection=connection,
+            name=export.name,
+            code=export.code,
+            interface=export.interface,
+            parser=export.parser,
+            parser_options=export.parser_options,
+            packages=export.packages,
+            author=author,
+            slug=slug,
+        )
+        return connector, connector.latest_version, True
+    if existing.connection_id != connection.pk:
+        raise ValueError(
+            f"The connector {slug!r} belongs to the connection {existing.connection.slug!r}, "
+            f"not {connection.slug!r}."
+        )
+    version = connector_save_code(
+        connector=existing,
+        code=export.code,
+        packages=export.packages,
+        interface=export.interface,
+        parser=export.parser,
+        parser_options=export.parser_options,
+        author=author,
+    )
+    return existing, version, False
+
+
+def connector_export(*, connector: Connector) -> ConnectorExport:
+    """What an export file of the connector's saved code holds."""
+    return ConnectorExport(
+        name=connector.name,
+        slug=connector.slug,
+        interface=connector.interface,
+        code=connector.code,
+        parser=connector.parser,
+        parser_options=dict(connector.parser_options or {}),
+        packages=connector.packages,
     )

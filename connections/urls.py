@@ -14,6 +14,8 @@ urlpatterns = [
     path("connectors/<slug:slug>/", views.connector_editor, name="connector_editor"),
     path("connectors/<slug:slug>/save/", views.connector_save, name="connector_save"),
     path("connectors/<slug:slug>/check/", views.connector_check, name="connector_check"),
+    path("connectors/<slug:slug>/download/", views.connector_download, name="connector_download"),
+    path("connectors/<slug:slug>/upload/", views.connector_upload, name="connector_upload"),
     path("connectors/<slug:slug>/versions/", views.connector_versions, name="connector_versions"),
     path(
         "connectors/<slug:slug>/versions/<int:number>/revert/",

@@ -7,15 +7,20 @@ import json
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import BadRequest
+from django.core.exceptions import BadRequest, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connections import services
-from connections.forms import ConnectionForm, ConnectorCodeForm, ConnectorCreateForm
+from connections import export_format, services
+from connections.forms import (
+    ConnectionForm,
+    ConnectorCodeForm,
+    ConnectorCreateForm,
+    ConnectorUploadForm,
+)
 from connections.models import Connection
 from connections.selectors import (
     can_change_credentials,
@@ -218,6 +223,42 @@ def connector_revert(request: HttpRequest, slug: str, number: int) -> HttpRespon
     version = version_for_connector(connector, number)
     latest = services.connector_revert(connector=connector, version=version, author=request.user)
     messages.success(request, f"Reverted to version {number} as version {latest.number}.")
+    return redirect("connector_editor", slug=connector.slug)
+
+
+@require_GET
+def connector_download(request: HttpRequest, slug: str) -> HttpResponse:
+    """The saved connector as an export file (manage.py export_connector's)."""
+    connector = connector_for_user(request.user, slug)
+    text = export_format.render(services.connector_export(connector=connector))
+    response = HttpResponse(text, content_type="text/x-python; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{connector.slug}.py"'
+    return response
+
+
+@require_POST
+def connector_upload(request: HttpRequest, slug: str) -> HttpResponse:
+    """Save an uploaded export file as this connector's new version (its slug and name stay)."""
+    connector = connector_for_user(request.user, slug, use=True)
+    form = ConnectorUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for error in form.errors.get("file", []):
+            messages.error(request, f"Not uploaded: {error}")
+        return redirect("connector_editor", slug=connector.slug)
+    try:
+        _, version, _ = services.connector_import(
+            connection=connector.connection,
+            export=form.cleaned_data["file"],
+            slug=connector.slug,
+            author=request.user,
+        )
+    except ValidationError as exc:
+        messages.error(request, f"Not uploaded: {'; '.join(exc.messages)}")
+        return redirect("connector_editor", slug=connector.slug)
+    if version is None:
+        messages.info(request, "Uploaded: the file is the same as the saved code.")
+    else:
+        messages.success(request, f"Uploaded as version {version.number}.")
     return redirect("connector_editor", slug=connector.slug)
 
 

@@ -198,9 +198,11 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks",
     "django_tasks_db",
+    "ninja",
     "connections",
     "environments",
     "runs",
+    "api",
 ]
 
 MIDDLEWARE = [

@@ -17,4 +17,5 @@ urlpatterns = [
     path("runs/", include("runs.urls")),
     path("", include("connections.urls")),
     path("", include("environments.urls")),
+    path("", include("api.urls")),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
-from runs.models import Partition, Run
+from runs.models import Partition, Run, Schedule
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -40,3 +40,13 @@ class PartitionAdmin(ReadOnlyAdmin):
     list_display = ["connector", "name", "fingerprint", "row_count", "bytes", "updated_at"]
     search_fields = ["connector__name", "name"]
     readonly_fields = [f.name for f in Partition._meta.fields]
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(ReadOnlyAdmin):
+    """Read-only: set schedules with `manage.py schedule` or the editor (they validate them)."""
+
+    list_display = ["connector", "describe", "timezone", "enabled", "next_run", "last_run"]
+    list_filter = ["enabled"]
+    search_fields = ["connector__slug", "connector__name"]
+    readonly_fields = [f.name for f in Schedule._meta.fields]

@@ -240,3 +240,54 @@ class PartitionJob(StructuredError):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.name} ({self.status})"
+
+
+class Schedule(models.Model):
+    """When the worker queues an ingest of a connector: a cron expression or an interval.
+
+    `next_run` is stored (runs.schedules computes it) so the worker finds due schedules with one
+    indexed query; `last_run` is the last ingest a schedule queued.
+    """
+
+    connector = models.OneToOneField(Connector, on_delete=models.CASCADE, related_name="schedule")
+    cron = models.CharField(max_length=200, blank=True, help_text="e.g. 0 6 * * 1-5")
+    interval_s = models.PositiveIntegerField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    enabled = models.BooleanField(default=True)
+    next_run = models.DateTimeField(null=True, blank=True)
+    last_run = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connector__slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(cron="") & Q(interval_s__gt=0)) | (~Q(cron="") & Q(interval_s=None)),
+                name="schedule_cron_or_interval",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["next_run"], name="schedule_due", condition=Q(enabled=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector.slug}: {self.describe()}"
+
+    def describe(self) -> str:
+        """The schedule as people write it: "cron 0 6 * * *" or "every 15m"."""
+        if self.cron:
+            return f"cron {self.cron}"
+        return f"every {format_interval(self.interval_s or 0)}"
+
+
+INTERVAL_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def format_interval(seconds: int) -> str:
+    """Seconds in the largest unit that divides them: 900 → "15m"."""
+    for unit, size in INTERVAL_UNITS.items():
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

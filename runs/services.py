@@ -21,6 +21,7 @@ from connector_engine.environments.store import ReadyEnvironment
 from connector_engine.output import cap_text
 from connector_engine.protocol import (
     CHILD_KILLED,
+    Action,
     ErrorType,
     Limits,
     SandboxRequest,
@@ -294,3 +295,25 @@ def run_record_result(*, run: Run, result: SandboxResult) -> None:
     run.duration_ms = result.duration_ms
     run.finished_at = timezone.now()
     run.save()
+
+
+def connector_tests_run(
+    *,
+    connector: Connector,
+    user=None,
+    code: str | None = None,
+    max_objects: int | None = None,
+    timeout_s: float | None = None,
+    wait_for_environment: bool = True,
+) -> Run:
+    """Run a connector's test_* functions in the sandbox (saved code, or `code`); recorded as a
+    run of kind "test" through the preview path (same caps, environment and masking)."""
+    return preview_run(
+        connector=connector,
+        action=Action.TEST,
+        user=user,
+        code=code,
+        max_objects=max_objects,
+        timeout_s=timeout_s,
+        wait_for_environment=wait_for_environment,
+    )

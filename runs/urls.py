@@ -13,6 +13,7 @@ urlpatterns = [
     path("connector/<slug:slug>/ingest/", views.ingest_start, name="ingest"),
     path("connector/<slug:slug>/ingest/plan/", views.ingest_plan, name="ingest_plan"),
     path("connector/<slug:slug>/partitions/", views.connector_partitions, name="partitions"),
+    path("connector/<slug:slug>/schedule/", views.schedule_update, name="schedule"),
     path(
         "connector/<slug:slug>/partitions/<int:partition_id>/",
         views.partition_rows,

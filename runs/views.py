@@ -20,6 +20,8 @@ from runs import selectors, services, tasks
 from runs.forms import PREVIEW_ACTIONS, PreviewForm
 from runs.ingest import services as ingest_services
 from runs.models import Partition, Run, RunKind
+from runs.schedules import ScheduleError, schedule_off, schedule_parts, schedule_set
+from runs.templatetags.schedule_tags import connector_schedule_context
 
 
 @require_GET
@@ -149,6 +151,25 @@ def ingest_start(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("connector_editor", slug=connector.slug)
     return redirect("runs:detail", run_id=run.pk)
+
+
+@require_POST
+def schedule_update(request: HttpRequest, slug: str) -> HttpResponse:
+    """Set or turn off the connector's schedule; answer the editor's schedule block."""
+    connector = connector_for_user(request.user, slug, use=True)
+    entered = request.POST.get("schedule", "").strip()
+    error = ""
+    if request.POST.get("schedule_action") == "off":
+        schedule_off(connector=connector)
+        entered = ""
+    else:
+        tz = request.POST.get("schedule_timezone", "").strip() or None
+        try:
+            schedule_set(connector=connector, tz=tz, **schedule_parts(entered))
+        except ScheduleError as exc:
+            error = str(exc)
+    context = connector_schedule_context(connector, can_use=True, error=error, entered=entered)
+    return render(request, "runs/_schedule.html", context)
 
 
 @require_POST

@@ -14,7 +14,7 @@ import connector_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = Path(connector_engine.__file__).resolve().parent
-APPS = ["connectors_site", "connections", "environments", "runs"]
+APPS = ["api", "connectors_site", "connections", "environments", "runs"]
 MAX_MODULE_LINES = 500
 
 

@@ -17,7 +17,14 @@ from django.core.management.base import BaseCommand, CommandError
 from packaging.markers import InvalidMarker, Marker
 
 from connections.models import Connector
-from connector_engine.protocol import ACTIONS, INTERFACES, PARSERS, SandboxRequest, SandboxResult
+from connector_engine.protocol import (
+    ACTIONS,
+    INTERFACES,
+    PARSERS,
+    Action,
+    SandboxRequest,
+    SandboxResult,
+)
 from connectors_site import engine_config
 from environments.services import (
     ConnectorEnvironment,
@@ -56,7 +63,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("slug", nargs="?", help="a saved connector's slug")
         parser.add_argument("--file", help="a connector module to preview instead of a saved one")
-        parser.add_argument("--action", required=True, choices=ACTIONS)
+        # Tests have their own command (test_connector).
+        parser.add_argument(
+            "--action", required=True, choices=[a for a in ACTIONS if a != Action.TEST]
+        )
         parser.add_argument("--interface", choices=INTERFACES)
         parser.add_argument("--parser", choices=PARSERS)
         parser.add_argument(

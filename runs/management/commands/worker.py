@@ -7,7 +7,8 @@ every db_worker option (--batch, --max-tasks, --interval, --no-reload, ...).
 On start it calls `ingest_recover()`: ingests left "running" by a dead process become
 "interrupted" and leftover temporary / unreferenced Parquet files are removed. It then deletes
 finished runs past RUN_RETENTION_DAYS, and again every day in a thread (runs.retention.RunPruner)
-that stops with the worker. On the first
+that stops with the worker. It queues the ingests of due schedules (runs.schedules.enqueue_due)
+at start and then every few seconds in another thread (ScheduleTicker). On the first
 SIGTERM or Ctrl-C a running ingest stops at once (its sandboxed reads are killed, the run
 ends "interrupted", committed partitions stay) and the worker exits; a second one exits
 immediately.
@@ -24,6 +25,7 @@ from django_tasks_db.management.commands import db_worker
 
 from runs.ingest import execution, services
 from runs.retention import RunPruner
+from runs.schedules import ScheduleTicker, enqueue_due
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class Command(db_worker.Command):
     help = (
         "Run the background worker (django-tasks-db) after marking ingests of dead workers "
         "interrupted and removing their leftover files; prune finished runs past their "
-        "retention at start and daily."
+        "retention at start and daily; queue the ingests of due schedules every few seconds."
     )
 
     def handle(self, *, verbosity: int, **options) -> None:
@@ -55,11 +57,19 @@ class Command(db_worker.Command):
         else:
             if removed and verbosity:
                 self.stdout.write(f"Removed {removed} finished run(s) past their retention.")
+        try:
+            scheduled = enqueue_due()
+        except DatabaseError:  # the ticker's thread retries in a few seconds
+            logger.exception("Queuing scheduled ingests failed; retrying later.")
+        else:
+            if scheduled and verbosity:
+                ids = ", ".join(f"#{run.pk}" for run in scheduled)
+                self.stdout.write(f"Queued scheduled ingest(s) {ids}.")
         reloading = options["reload"] and not options["batch"]
         if reloading and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true":
             self.run_worker(**options)  # the reloader's parent: the worker runs in its child
             return
-        with pruner.running():
+        with pruner.running(), ScheduleTicker().running():
             self.run_worker(**options)
 
     def run_worker(

@@ -342,7 +342,10 @@ def _names(names: tuple[str, ...]) -> str:
 
 
 def needs_spark(code: str, action: str, interface: str) -> bool:
-    """Say whether a request will use `spark`: a spark read or schema, or infer_schema(spark)."""
+    """Say whether a request will use `spark`: a spark read or schema, infer_schema(spark), or
+    tests of which one asks for `spark`."""
+    if action == Action.TEST:
+        return _a_test_asks_for_spark(code)
     if action not in (Action.READ, Action.SCHEMA):
         return False
     if interface == Interface.SPARK:
@@ -357,3 +360,15 @@ def needs_spark(code: str, action: str, interface: str) -> bool:
         return False
     args = infer.args
     return "spark" in {a.arg for a in args.args + args.kwonlyargs}  # **kwargs never gets spark
+
+
+def _a_test_asks_for_spark(code: str) -> bool:
+    """Say whether a module-level test_* function has a `spark` parameter."""
+    tree, _ = _parse(code)
+    if tree is None:
+        return False
+    return any(
+        name.startswith("test_")
+        and "spark" in {a.arg for a in node.args.args + node.args.kwonlyargs}
+        for name, node in _collect_definitions(tree).functions.items()
+    )

@@ -33,6 +33,7 @@ class Action(Vocabulary):
     LIST = "list", "List objects"
     READ = "read", "Preview partition"
     SCHEMA = "schema", "Infer schema"
+    TEST = "test", "Run tests"  # the connector's test_* functions (child.connector_tests)
 
 
 class Interface(Vocabulary):
@@ -125,6 +126,7 @@ class ErrorType(StrEnum):
     STORAGE_ERROR = "StorageError"
     INTERRUPTED = "Interrupted"
     INTERNAL_ERROR = "InternalError"
+    TESTS_FAILED = "TestsFailed"
 
 
 # The connector's process died or was stopped by a limit: what it was doing is lost, but

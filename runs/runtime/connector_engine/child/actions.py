@@ -1,4 +1,4 @@
-"""Run one action (context, list, read, schema) on a connector: the child's single entry point.
+"""Run one action (context, list, read, schema, test) on a connector: the child's single entry.
 
 `execute` is what the sandbox's connector process and Spark's Python workers call. It never
 raises: every failure becomes ActionOutcome(ok=False, error={...}). It does not fork, limit,
@@ -11,7 +11,8 @@ Decisions:
   returning a non-iterable) are "ContractError" too, located at the function's def line.
 - Then the library and connector are loaded (child.loader), context() is called once, and the
   action's handler runs: `context` and `list` here, `read` in child.reads, `schema` in
-  child.schema. A Spark session opened on the way is released at the end (child.spark_client).
+  child.schema, `test` in child.connector_tests (the only caller of test_* functions). A Spark
+  session opened on the way is released at the end (child.spark_client).
 - `list`: ok is True when the listing ran, even with validation problems (they are data about
   the connector); ok is False when list_objects raised, and the objects listed before the
   exception are still in the result. request.object None or {} lists from the root.
@@ -24,6 +25,7 @@ from typing import Any
 
 from connector_engine import contract, parsers
 from connector_engine.child import listing
+from connector_engine.child.connector_tests import run_tests
 from connector_engine.child.errors import memory_limit_mb, user_error
 from connector_engine.child.loader import (
     LoadedConnector,
@@ -171,4 +173,5 @@ ACTION_HANDLERS: dict[str, Callable[[LoadedConnector], ActionOutcome]] = {
     Action.LIST: run_list,
     Action.READ: run_read,
     Action.SCHEMA: run_schema,
+    Action.TEST: run_tests,  # the only caller of test_* functions
 }
