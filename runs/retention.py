@@ -9,19 +9,18 @@ the worker (`manage.py worker`) prunes when it starts and then daily, with a Run
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from connector_engine.protocol import ErrorType, make_error
 from runs import selectors
+from runs.background import PeriodicWork
 from runs.models import FINISHED_STATUSES, Partition, Run, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -32,7 +31,6 @@ BATCH_SIZE = 500
 # After a failed prune (e.g. the database was locked too long), try again this much later.
 RETRY_AFTER_S = 15 * 60.0
 # How long the worker waits at exit for a prune in progress; the thread is a daemon after that.
-STOP_TIMEOUT_S = 10.0
 
 
 def retention_cutoff(
@@ -97,13 +95,16 @@ def runs_prune(
         deleted += per_model.get(Run._meta.label, 0)
 
 
-class RunPruner:
+class RunPruner(PeriodicWork):
     """Prune runs when due: at the first tick, then every `interval_s` (a day).
 
     `clock` (seconds, monotonic) is a parameter so tests drive time; `prune` is what it calls.
     `running()` ticks in a background thread while a block runs (the worker's loop) and stops
-    the thread when the block ends.
+    the thread when the block ends (runs.background).
     """
+
+    thread_name = "run-pruner"
+    failure = "Pruning runs failed; retrying later."
 
     def __init__(
         self,
@@ -115,8 +116,8 @@ class RunPruner:
         self.interval_s = interval_s
         self.clock = clock
         self.prune = prune
+        super().__init__()
         self.next_due: float | None = None  # None: due at the next tick
-        self._stop = threading.Event()
 
     def tick(self) -> int | None:
         """Prune when due and return how many runs were deleted; None when not due yet."""
@@ -134,26 +135,9 @@ class RunPruner:
             return 0.0
         return max(self.next_due - self.clock(), 0.0)
 
-    @contextmanager
-    def running(self) -> Iterator[threading.Thread]:
-        """Tick in a daemon thread while the block runs; stop the thread when it ends."""
-        self._stop.clear()
-        thread = threading.Thread(target=self._loop, name="run-pruner", daemon=True)
-        thread.start()
-        try:
-            yield thread
-        finally:
-            self._stop.set()
-            thread.join(timeout=STOP_TIMEOUT_S)
+    def wait_s(self) -> float:
+        return self.seconds_until_due()
 
-    def _loop(self) -> None:
-        try:
-            while not self._stop.wait(self.seconds_until_due()):
-                close_old_connections()
-                try:
-                    if deleted := self.tick():
-                        logger.info("Removed %d finished run(s) past their retention.", deleted)
-                except Exception:
-                    logger.exception("Pruning runs failed; retrying later.")
-        finally:
-            connection.close()  # this thread's own connection
+    def work(self) -> None:
+        if deleted := self.tick():
+            logger.info("Removed %d finished run(s) past their retention.", deleted)

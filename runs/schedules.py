@@ -11,26 +11,23 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from connections.models import Connector
 from runs import tasks
+from runs.background import PeriodicWork
 from runs.ingest.services import IngestAlreadyActive
 from runs.models import ACTIVE_STATUSES, INTERVAL_UNITS, WRITING_RUNS, Run, RunKind, Schedule
 
 logger = logging.getLogger(__name__)
 
 TICK_S = 5.0  # how often the worker looks for due schedules
-STOP_TIMEOUT_S = 10.0
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 
 
@@ -181,31 +178,18 @@ def _enqueue_one(schedule: Schedule, *, now: datetime) -> Run | None:
     return run
 
 
-class ScheduleTicker:
+class ScheduleTicker(PeriodicWork):
     """Call enqueue_due every `interval_s` in a daemon thread while a block runs."""
 
+    thread_name = "schedule-ticker"
+    failure = "Queuing scheduled ingests failed; retrying later."
+
     def __init__(self, *, interval_s: float = TICK_S) -> None:
+        super().__init__()
         self.interval_s = interval_s
-        self._stop = threading.Event()
 
-    @contextmanager
-    def running(self) -> Iterator[threading.Thread]:
-        self._stop.clear()
-        thread = threading.Thread(target=self._loop, name="schedule-ticker", daemon=True)
-        thread.start()
-        try:
-            yield thread
-        finally:
-            self._stop.set()
-            thread.join(timeout=STOP_TIMEOUT_S)
+    def wait_s(self) -> float:
+        return self.interval_s
 
-    def _loop(self) -> None:
-        try:
-            while not self._stop.wait(self.interval_s):
-                close_old_connections()
-                try:
-                    enqueue_due()
-                except Exception:
-                    logger.exception("Queuing scheduled ingests failed; retrying later.")
-        finally:
-            connection.close()  # this thread's own connection
+    def work(self) -> None:
+        enqueue_due()
