@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from packaging.markers import InvalidMarker, Marker
@@ -97,8 +96,10 @@ class Command(BaseCommand):
         for name in ("limit", "max_objects", "timeout"):
             if options[name] is not None and options[name] <= 0:
                 raise usage_error(f"--{name.replace('_', '-')} must be positive")
-        metadata = self.parse_object(options["object"])
-        options["parser_options"] = self.parse_parser_options(options["parser_options"])
+        metadata = self.parse_json_object(options["object"], "--object", '{"name": "a.csv"}')
+        options["parser_options"] = self.parse_json_object(
+            options["parser_options"], "--parser-options", '{"delimiter": ";"}'
+        )
         options["packages"] = self.packages_text(options)
         if options["slug"]:
             outcome = self.preview_saved(options, metadata)
@@ -111,26 +112,16 @@ class Command(BaseCommand):
         if not outcome["ok"]:
             raise SystemExit(EXIT_CODE_FAILED)
 
-    def parse_object(self, raw: str | None) -> dict[str, Any] | None:
+    def parse_json_object(self, raw: str | None, option: str, example: str) -> dict | None:
+        """The JSON object an option holds (None when not given); bad usage otherwise."""
         if raw is None:
             return None
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise usage_error(f"--object is not valid JSON: {exc}") from None
+            raise usage_error(f"{option} is not valid JSON: {exc}") from None
         if not isinstance(value, dict):
-            raise usage_error('--object must be a JSON object, like {"name": "a.csv"}')
-        return value
-
-    def parse_parser_options(self, raw: str | None) -> dict[str, Any] | None:
-        if raw is None:
-            return None
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise usage_error(f"--parser-options is not valid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise usage_error('--parser-options must be a JSON object, like {"delimiter": ";"}')
+            raise usage_error(f"{option} must be a JSON object, like {example}")
         return value
 
     def packages_text(self, options: dict) -> str | None:

@@ -258,11 +258,14 @@ def chown_tree(root: str | os.PathLike[str], uid: int, gid: int) -> None:
 def share_with_nobody(
     owned: Iterable[str | os.PathLike[str]], *, entered: Iterable[str | os.PathLike[str]] = ()
 ) -> None:
-    """For a process that becomes nobody under bubblewrap: give it the `owned` trees (group
-    root, 0770 at the top, so that bubblewrap, root without capabilities, still enters them), and
-    let it enter, not list, the `entered` directories."""
+    """For a process that becomes nobody under bubblewrap: give it the `owned` directories and
+    what they hold directly (group root, 0770 at the top, so that bubblewrap, root without
+    capabilities, still enters them; not whole trees, which grow with what the process leaves),
+    and let it enter, not list, the `entered` directories."""
     for path in owned:
-        chown_tree(path, NOBODY_UID, 0)
+        os.chown(path, NOBODY_UID, 0)
         os.chmod(path, 0o770)
+        for entry in os.scandir(path):
+            os.chown(entry.path, NOBODY_UID, 0, follow_symlinks=False)
     for path in entered:
         os.chmod(path, os.stat(path).st_mode | stat.S_IXOTH)
