@@ -172,6 +172,19 @@ class Run(StructuredError):
             "isolation": self.isolation,
         }
 
+    def tests_json(self) -> dict:
+        """A test run's outcome in the CLI's JSON shape (`manage.py test_connector --json`)."""
+        result = self.result if isinstance(self.result, dict) else {}
+        return {
+            "ok": self.status == RunStatus.SUCCEEDED,
+            "tests": result.get("tests") or [],
+            **{key: result.get(key, 0) for key in ("total", "passed", "failed", "errors")},
+            "error": self.error,
+            "logs": self.logs,
+            "duration_ms": self.duration_ms,
+            "run": self.pk,
+        }
+
 
 class Partition(models.Model):
     """A committed partition of a connector's ingested data, stored as one Parquet file."""

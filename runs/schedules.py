@@ -125,6 +125,27 @@ def schedule_off(*, connector: Connector) -> Schedule | None:
     return schedule
 
 
+def when(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def schedule_json(schedule: Schedule) -> dict:
+    """A schedule as `manage.py schedule --list --json` and the API show it."""
+    last = schedule.last_run
+    return {
+        "slug": schedule.connector.slug,
+        "schedule": schedule.describe(),
+        "cron": schedule.cron or None,
+        "interval_s": schedule.interval_s,
+        "timezone": schedule.timezone,
+        "enabled": schedule.enabled,
+        "next_run": when(schedule.next_run),
+        "last_run": {"id": last.pk, "status": last.status, "enqueued_at": when(last.enqueued_at)}
+        if last
+        else None,
+    }
+
+
 def due_schedules(now: datetime) -> QuerySet[Schedule]:
     return Schedule.objects.filter(enabled=True, next_run__lte=now).select_related("connector")
 

@@ -3,6 +3,7 @@ that are not secret are shown (as every user who sees the connection sees them o
 
 from __future__ import annotations
 
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Router, Status
@@ -14,6 +15,8 @@ from api.views.schemas import (
     ConnectionOut,
     ConnectionUpdateIn,
     CredentialFieldIn,
+    SharingIn,
+    SharingOut,
 )
 from connections import services
 from connections.models import Connection
@@ -120,3 +123,45 @@ def connection_update(request: HttpRequest, slug: str, payload: ConnectionUpdate
     except ValueError as exc:
         raise HttpError(400, str(exc)) from None
     return connection_out(connection, request.auth)
+
+
+def sharing_out(connection: Connection) -> dict:
+    return {
+        "use": sorted(group.name for group in connection.shared_with.all()),
+        "view": sorted(group.name for group in connection.viewers.all()),
+    }
+
+
+def _groups(names: list[str] | None) -> list[Group] | None:
+    if names is None:
+        return None
+    groups = list(Group.objects.filter(name__in=names))
+    unknown = sorted(set(names) - {group.name for group in groups})
+    if unknown:
+        raise HttpError(400, f"No such group: {', '.join(unknown)}.")
+    return groups
+
+
+@router.get("/{slug}/sharing", response=SharingOut)
+def sharing_get(request: HttpRequest, slug: str):
+    """The groups the connection is shared with, to use and to view."""
+    return sharing_out(connection_visible(request.auth, slug))
+
+
+@router.put("/{slug}/sharing", response=SharingOut)
+def sharing_put(request: HttpRequest, slug: str, payload: SharingIn):
+    """Share the connection with groups (owner and staff): to use (they can read the
+    credentials through their code) or to view."""
+    connection = connection_visible(request.auth, slug)
+    if not can_change_credentials(request.auth, connection):
+        raise PermissionDenied("Only the connection's owner and staff change its sharing.")
+    services.connection_update(
+        connection=connection,
+        name=connection.name,
+        description=connection.description,
+        packages=connection.packages,
+        library_code=connection.library_code,
+        shared_with=_groups(payload.use),
+        viewers=_groups(payload.view),
+    )
+    return sharing_out(connection)

@@ -18,6 +18,8 @@ from api.views.schemas import (
     PreviewOut,
     RunDetailOut,
     RunOut,
+    TestsIn,
+    TestsOut,
 )
 from connector_engine.protocol import INTERFACES, PARSERS, ErrorType
 from runs import selectors, services, tasks
@@ -96,6 +98,29 @@ def preview(
     response["X-Run-Id"] = str(run.pk)
     status = 429 if run.error_type == ErrorType.TOO_MANY_RUNS else 200
     return Status(status, run.preview_json())
+
+
+@router.post(
+    "/connectors/{slug}/tests", response={200: TestsOut, 429: TestsOut}, tags=["connector tests"]
+)
+def connector_tests(
+    request: HttpRequest, response: HttpResponse, slug: str, payload: TestsIn | None = None
+):
+    """Run the saved connector's test_* functions in the sandbox; recorded as a run of kind
+    "test" (its id in the X-Run-Id header). The answer is the object `manage.py test_connector
+    --json` prints; `ok` false when any test failed. 429 when too many runs are running."""
+    connector = connector_visible(request.auth, slug, use=True)
+    payload = payload or TestsIn()
+    run = services.connector_tests_run(
+        connector=connector,
+        user=request.auth,
+        max_objects=payload.max_objects,
+        timeout_s=payload.timeout_s,
+        wait_for_environment=False,  # builds are the worker's: never in a web request
+    )
+    response["X-Run-Id"] = str(run.pk)
+    status = 429 if run.error_type == ErrorType.TOO_MANY_RUNS else 200
+    return Status(status, run.tests_json())
 
 
 @router.post("/connectors/{slug}/ingests", response={201: RunDetailOut}, tags=["ingests"])

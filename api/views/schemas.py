@@ -199,3 +199,75 @@ class ConnectionUpdateIn(Schema):
     network_access: bool | None = None
     credentials: str | None = None
     credential_fields: list[CredentialFieldIn] = []
+
+
+class TestsIn(Schema):
+    max_objects: int | None = Field(None, ge=1)  # stop the `objects` fixture's listing here
+    timeout_s: float | None = Field(None, gt=0)
+
+
+class TestOut(Schema):
+    name: str
+    outcome: str  # passed, failed or error
+    message: str = ""
+    duration_ms: int | None = None
+    logs: str = ""
+    line: int | None = None
+    expression: str | None = None  # a failed assert's test
+    left: str | None = None  # a failed comparison's values, as pytest shows them
+    right: str | None = None
+    traceback: str | None = None
+
+
+class TestsOut(Schema):
+    """The same object as `manage.py test_connector --json`."""
+
+    ok: bool
+    tests: list[TestOut]
+    total: int
+    passed: int
+    failed: int
+    errors: int
+    error: dict[str, Any] | None = None
+    logs: str
+    duration_ms: int | None = None
+    run: int
+
+
+class ScheduleIn(Schema):
+    """Either `cron` (five fields, in `timezone`) or `every` (30s, 15m, 2h, 1d)."""
+
+    cron: str | None = None
+    every: str | None = None
+    timezone: str | None = None  # None keeps the schedule's timezone (UTC for a new one)
+
+
+class ScheduleLastRunOut(Schema):
+    id: int
+    status: str
+    enqueued_at: str | None = None
+
+
+class ScheduleOut(Schema):
+    """The same object as one entry of `manage.py schedule --list --json`."""
+
+    slug: str
+    schedule: str
+    cron: str | None = None
+    interval_s: int | None = None
+    timezone: str
+    enabled: bool
+    next_run: str | None = None
+    last_run: ScheduleLastRunOut | None = None
+
+
+class SharingIn(Schema):
+    """Group names; a list left out keeps its groups, [] shares with nobody at that level."""
+
+    use: list[str] | None = None
+    view: list[str] | None = None
+
+
+class SharingOut(Schema):
+    use: list[str]  # groups whose members may edit, preview and ingest (and read credentials)
+    view: list[str]  # groups whose members may only look

@@ -14,7 +14,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, django_auth
 
 from api.services import api_token_authenticate
-from api.views import connections, connectors, runs
+from api.views import connections, connectors, runs, schedules
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,10 @@ class TokenAuth(HttpBearer):
 api = NinjaAPI(
     title="Connector Studio API",
     version="1",
-    description="Connections, connectors, previews, ingests, runs and partitions.",
+    description=(
+        "Connections and their sharing, connectors, previews, connector tests, ingests, "
+        "schedules, runs and partitions."
+    ),
     auth=[TokenAuth(), django_auth],
     urls_namespace="api_v1",
     docs_url="/docs",
@@ -89,3 +92,4 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 api.add_router("/connections", connections.router)
 api.add_router("/connectors", connectors.router)
 api.add_router("/", runs.router)
+api.add_router("/", schedules.router)

@@ -3,39 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
 from connections.models import Connector
 from runs.models import Schedule
-from runs.schedules import ScheduleError, schedule_off, schedule_set
+from runs.schedules import ScheduleError, schedule_json, schedule_off, schedule_set, when
 
 EXIT_USAGE = 2
 
 
 def usage_error(message: str) -> CommandError:
     return CommandError(message, returncode=EXIT_USAGE)
-
-
-def _when(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def schedule_json(schedule: Schedule) -> dict:
-    last = schedule.last_run
-    return {
-        "slug": schedule.connector.slug,
-        "schedule": schedule.describe(),
-        "cron": schedule.cron or None,
-        "interval_s": schedule.interval_s,
-        "timezone": schedule.timezone,
-        "enabled": schedule.enabled,
-        "next_run": _when(schedule.next_run),
-        "last_run": {"id": last.pk, "status": last.status, "enqueued_at": _when(last.enqueued_at)}
-        if last
-        else None,
-    }
 
 
 class Command(BaseCommand):
@@ -89,7 +68,7 @@ class Command(BaseCommand):
             raise usage_error(str(error)) from None
         self.stdout.write(
             f"Scheduled {slug}: {schedule.describe()} ({schedule.timezone}); "
-            f"next run {_when(schedule.next_run)}."
+            f"next run {when(schedule.next_run)}."
         )
 
     def list_schedules(self, *, as_json: bool) -> None:

@@ -11,7 +11,6 @@ from connections.models import Connector
 from environments.services import connector_environment_current, connector_environment_ensure
 from runs import services
 from runs.management.commands.preview import EXIT_CODE_FAILED, usage_error
-from runs.models import Run, RunStatus
 
 MARKS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}
 
@@ -45,28 +44,13 @@ class Command(BaseCommand):
         run = services.connector_tests_run(
             connector=connector, max_objects=options["max_objects"], timeout_s=options["timeout"]
         )
-        outcome = tests_json(run)
+        outcome = run.tests_json()
         if options["json"]:
             self.stdout.write(json.dumps(outcome, default=str))
         else:
             self.stdout.write(format_tests(outcome))
         if not outcome["ok"]:
             raise SystemExit(EXIT_CODE_FAILED)
-
-
-def tests_json(run: Run) -> dict:
-    """A test run's outcome in the CLI's JSON shape."""
-    result = run.result if isinstance(run.result, dict) else {}
-    tests = result.get("tests") or []
-    return {
-        "ok": run.status == RunStatus.SUCCEEDED,
-        "tests": tests,
-        **{key: result.get(key, 0) for key in ("total", "passed", "failed", "errors")},
-        "error": run.error,
-        "logs": run.logs,
-        "duration_ms": run.duration_ms,
-        "run": run.pk,
-    }
 
 
 def format_tests(outcome: dict) -> str:
