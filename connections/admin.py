@@ -9,14 +9,14 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.debug import sensitive_post_parameters
 
-from connections import services
+from connections import audit, services
 from connections.forms import (
     ROW_INPUT_PREFIX,
     ConnectionAdminForm,
     credential_row_inputs,
     credential_rows_help,
 )
-from connections.models import CodeVersion, Connection, Connector
+from connections.models import AuditEvent, CodeVersion, Connection, Connector
 from connections.selectors import StoredCredentials, shown_credentials, stored_credentials
 
 
@@ -89,6 +89,8 @@ class ConnectionAdmin(admin.ModelAdmin):
         return format_html_join(mark_safe("<br>"), "<b>{}</b>: {}", lines)
 
     def save_model(self, request, obj: Connection, form: ConnectionAdminForm, change: bool) -> None:
+        # The audit log compares with the stored state once the shares are saved (save_related).
+        form.audit_before = audit.saved_connection_state(obj)
         new_credentials = form.credentials_change()
         if new_credentials is not None:
             services.connection_set_credentials(connection=obj, credentials=new_credentials)
@@ -96,6 +98,12 @@ class ConnectionAdmin(admin.ModelAdmin):
             connection=obj, changes=form.credential_field_changes()
         )
         super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form: ConnectionAdminForm, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        audit.record_connection_changes(
+            before=form.audit_before, connection=form.instance, created=not change
+        )
 
 
 class CodeVersionInline(admin.TabularInline):
@@ -158,4 +166,27 @@ class CodeVersionAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log, read-only: written by connections.audit, never by hand."""
+
+    list_display = ["at", "connection_slug", "actor_name", "via", "action", "target", "summary"]
+    list_filter = ["action", "via"]
+    search_fields = ["connection_slug", "actor_name", "actor__username", "target"]
+    date_hierarchy = "at"
+
+    @admin.display(description="Details")
+    def summary(self, obj: AuditEvent) -> str:
+        return audit.describe(obj)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

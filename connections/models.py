@@ -288,3 +288,58 @@ class CodeVersion(models.Model):
             self.code, self.packages, self.interface, self.parser, self.parser_options
         )
         super().save(*args, **kwargs)
+
+
+class AuditAction(models.TextChoices):
+    CONNECTION_CREATED = "connection_created", "connection created"
+    CREDENTIALS_CHANGED = "credentials_changed", "credentials changed"
+    LIBRARY_CHANGED = "library_changed", "library code changed"
+    PACKAGES_CHANGED = "packages_changed", "packages changed"
+    NETWORK_CHANGED = "network_changed", "network access changed"
+    FILE_UPLOADED = "file_uploaded", "package file uploaded"
+    FILE_DELETED = "file_deleted", "package file deleted"
+    SHARE_ADDED = "share_added", "shared with a group"
+    SHARE_CHANGED = "share_changed", "share level changed"
+    SHARE_REMOVED = "share_removed", "share removed"
+    SCHEDULE_SET = "schedule_set", "schedule set"
+    SCHEDULE_OFF = "schedule_off", "schedule turned off"
+    CONNECTOR_CREATED = "connector_created", "connector created"
+    CODE_SAVED = "code_saved", "connector code saved"
+    CODE_REVERTED = "code_reverted", "connector code reverted"
+    CONNECTOR_IMPORTED = "connector_imported", "connector imported"
+
+
+class AuditVia(models.TextChoices):
+    PAGE = "page", "page"
+    ADMIN = "admin", "admin"
+    API = "api", "API"
+    CLI = "cli", "command line"
+    SYSTEM = "system", "system"
+
+
+class AuditEvent(models.Model):
+    """One recorded change to a connection (connections.audit writes them): who, when, how and
+    what. Credentials are recorded by field name only: no value is ever stored here."""
+
+    # SET_NULL: the record outlives the connection; `connection_slug` still says which it was.
+    connection = models.ForeignKey(
+        Connection, null=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    connection_slug = models.CharField(max_length=100)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # The user's name when the change was made, or the command ("manage.py schedule").
+    actor_name = models.CharField(max_length=150, blank=True)
+    via = models.CharField(max_length=10, choices=AuditVia)
+    action = models.CharField(max_length=30, choices=AuditAction)
+    target = models.CharField(max_length=255, blank=True)  # a connector slug, file or group name
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["connection", "-at"], name="audit_connection_at")]
+
+    def __str__(self) -> str:
+        return f"{self.connection_slug}: {self.get_action_display()} ({self.at:%Y-%m-%d %H:%M})"

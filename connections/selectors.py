@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from connections.crypto import CredentialsUnreadable
-from connections.models import CodeVersion, Connection, Connector
+from connections.models import AuditEvent, CodeVersion, Connection, Connector
 from connector_engine.credentials import CredentialField, credential_fields, credentials_object
 
 
@@ -56,6 +56,11 @@ def _require_access(user, connection_id: int, *, use: bool) -> None:
 def can_change_credentials(user, connection: Connection) -> bool:
     """Only staff and the connection's owner change its credentials."""
     return user.is_staff or connection.owner_id == user.pk
+
+
+def audit_events(connection: Connection) -> QuerySet[AuditEvent]:
+    """A connection's audit log, newest first."""
+    return connection.audit_events.select_related("actor").order_by("-at", "-pk")
 
 
 def version_for_connector(connector: Connector, number: int) -> CodeVersion:

@@ -13,10 +13,10 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from connections import crypto
+from connections import audit, crypto
 from connections.crypto import CredentialsUnreadable
 from connections.export_format import ConnectorExport
-from connections.models import CodeVersion, Connection, Connector
+from connections.models import AuditAction, CodeVersion, Connection, Connector
 from connector_engine.credentials import credential_fields, credentials_object, looks_secret
 
 
@@ -133,6 +133,7 @@ def connection_create(
         connection.save()
         connection.shared_with.set(shared_with)
         connection.viewers.set(viewers)
+        audit.record_connection_changes(before=audit.EMPTY, connection=connection, created=True)
     return connection
 
 
@@ -151,6 +152,8 @@ def connection_update(
 ) -> Connection:
     """Change a connection; credentials None keeps them, "" clears them, credential_changes
     change single fields; network_access None keeps it."""
+    # From the database: a model form has already put the new values on the instance.
+    before = audit.saved_connection_state(connection)
     connection.name, connection.description = name, description
     connection.packages, connection.library_code = packages, library_code
     if network_access is not None:
@@ -165,6 +168,7 @@ def connection_update(
             connection.shared_with.set(shared_with)
         if viewers is not None:
             connection.viewers.set(viewers)
+        audit.record_connection_changes(before=before, connection=connection)
     return connection
 
 
@@ -195,6 +199,34 @@ def connector_create(
 ) -> Connector:
     """Create a connector and its first code version."""
     with transaction.atomic():
+        connector = _connector_insert(
+            connection=connection,
+            name=name,
+            code=code,
+            interface=interface,
+            parser=parser,
+            parser_options=parser_options,
+            packages=packages,
+            author=author,
+            slug=slug,
+        )
+        _record_code(connector, AuditAction.CONNECTOR_CREATED, connector.latest_version)
+    return connector
+
+
+def _connector_insert(
+    *,
+    connection: Connection,
+    name: str,
+    code: str,
+    interface: str,
+    parser: str,
+    parser_options: dict[str, Any] | None,
+    packages: str,
+    author,
+    slug: str,
+) -> Connector:
+    with transaction.atomic():
         connector = Connector(
             connection=connection,
             name=name,
@@ -224,6 +256,45 @@ def connector_save_code(
     """Save a connector's code; record a new version when code, packages, interface, parser or
     its options changed."""
     with transaction.atomic():
+        version = _code_save(
+            connector=connector,
+            code=code,
+            packages=packages,
+            interface=interface,
+            parser=parser,
+            parser_options=parser_options,
+            author=author,
+        )
+        _record_code(connector, AuditAction.CODE_SAVED, version)
+    return version
+
+
+def _record_code(
+    connector: Connector, action: str, version: CodeVersion | None, **details: Any
+) -> None:
+    """Record a new code version in the audit log (nothing when nothing changed)."""
+    if version is not None:
+        audit.record(
+            connection=connector.connection,
+            action=action,
+            target=connector.slug,
+            details={"version": version.number, **details},
+        )
+
+
+def _code_save(
+    *,
+    connector: Connector,
+    code: str,
+    packages: str,
+    interface: str,
+    parser: str,
+    parser_options: dict[str, Any] | None,
+    author,
+) -> CodeVersion | None:
+    # Browsers post a form's line breaks as CRLF; previews and versions compare code with LF.
+    code, packages = code.replace("\r\n", "\n"), packages.replace("\r\n", "\n")
+    with transaction.atomic():
         # Lock the connector so two saves cannot take the same version number.
         locked = Connector.objects.select_for_update().get(pk=connector.pk)
         locked.code, locked.packages = code, packages
@@ -242,15 +313,17 @@ def connector_revert(*, connector: Connector, version: CodeVersion, author=None)
     """Restore an earlier version's code, packages and interface as a new version."""
     if version.connector_id != connector.pk:
         raise ValueError("That version belongs to another connector.")
-    new_version = connector_save_code(
-        connector=connector,
-        code=version.code,
-        packages=version.packages,
-        interface=version.interface,
-        parser=version.parser,
-        parser_options=version.parser_options,
-        author=author,
-    )
+    with transaction.atomic():
+        new_version = _code_save(
+            connector=connector,
+            code=version.code,
+            packages=version.packages,
+            interface=version.interface,
+            parser=version.parser,
+            parser_options=version.parser_options,
+            author=author,
+        )
+        _record_code(connector, AuditAction.CODE_REVERTED, new_version, from_version=version.number)
     # Reverting to what is already current changes nothing: the latest version stays.
     return new_version or connector.latest_version
 
@@ -277,34 +350,30 @@ def connector_import(
     it was created."""
     slug = slug or export.slug
     existing = Connector.objects.filter(slug=slug).first() if slug else None
-    if existing is None:
-        connector = connector_create(
-            connection=connection,
-            name=export.name,
-            code=export.code,
-            interface=export.interface,
-            parser=export.parser,
-            parser_options=export.parser_options,
-            packages=export.packages,
-            author=author,
-            slug=slug,
-        )
-        return connector, connector.latest_version, True
-    if existing.connection_id != connection.pk:
+    if existing is not None and existing.connection_id != connection.pk:
         raise ValueError(
             f"The connector {slug!r} belongs to the connection {existing.connection.slug!r}, "
             f"not {connection.slug!r}."
         )
-    version = connector_save_code(
-        connector=existing,
-        code=export.code,
-        packages=export.packages,
-        interface=export.interface,
-        parser=export.parser,
-        parser_options=export.parser_options,
-        author=author,
-    )
-    return existing, version, False
+    fields = {
+        "code": export.code,
+        "interface": export.interface,
+        "parser": export.parser,
+        "parser_options": export.parser_options,
+        "packages": export.packages,
+        "author": author,
+    }
+    with transaction.atomic():
+        if existing is None:
+            connector = _connector_insert(
+                connection=connection, name=export.name, slug=slug, **fields
+            )
+            version = connector.latest_version
+        else:
+            connector, version = existing, _code_save(connector=existing, **fields)
+        created = existing is None
+        _record_code(connector, AuditAction.CONNECTOR_IMPORTED, version, created=created)
+    return connector, version, created
 
 
 def connector_export(*, connector: Connector) -> ConnectorExport:

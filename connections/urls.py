@@ -6,11 +6,13 @@ urlpatterns = [
     path("connections/new/", views.connection_create, name="connection_create"),
     path("connections/<slug:slug>/", views.connection_detail, name="connection_detail"),
     path("connections/<slug:slug>/edit/", views.connection_edit, name="connection_edit"),
+    path("connections/<slug:slug>/audit/", views.connection_audit, name="connection_audit"),
     path(
         "connections/<slug:slug>/connectors/new/",
         views.connector_create,
         name="connector_create",
     ),
+    path("spark/status/", views.spark_status, name="spark_status"),
     path("connectors/<slug:slug>/", views.connector_editor, name="connector_editor"),
     path("connectors/<slug:slug>/save/", views.connector_save, name="connector_save"),
     path("connectors/<slug:slug>/check/", views.connector_check, name="connector_check"),

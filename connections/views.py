@@ -8,13 +8,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import BadRequest, ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connections import export_format, services
+from connections import audit, export_format, services
 from connections.forms import (
     ConnectionForm,
     ConnectorCodeForm,
@@ -23,9 +24,11 @@ from connections.forms import (
 )
 from connections.models import Connection
 from connections.selectors import (
+    audit_events,
     can_change_credentials,
     can_use,
     connection_for_user,
+    connections_for_user,
     connector_for_user,
     shown_credentials,
     version_for_connector,
@@ -33,6 +36,8 @@ from connections.selectors import (
 from connections.templates_gallery import STARTERS, STARTERS_BY_KEY
 from connector_engine.contract import check_code
 from connectors_site import engine_config
+
+AUDIT_PAGE_SIZE = 100
 
 
 @sensitive_post_parameters()  # error reports leave out what was posted: it may hold credentials
@@ -66,6 +71,17 @@ def connection_detail(request: HttpRequest, slug: str) -> HttpResponse:
     connection = connection_for_user(request.user, slug)
     context = connection_page_context(request, connection)
     return render(request, "connections/connection_detail.html", context)
+
+
+@require_GET
+def connection_audit(request: HttpRequest, slug: str) -> HttpResponse:
+    """The connection's audit log: who changed what, when and how, newest first (404 for a
+    connection the user may not see: the log does not say it exists)."""
+    connection = get_object_or_404(connections_for_user(request.user), slug=slug)
+    page = Paginator(audit_events(connection), AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(event, audit.describe(event)) for event in page]
+    context = {"connection": connection, "page": page, "rows": rows}
+    return render(request, "connections/connection_audit.html", context)
 
 
 def connection_page_context(request: HttpRequest, connection: Connection) -> dict[str, Any]:
@@ -135,19 +151,26 @@ def connector_editor(request: HttpRequest, slug: str) -> HttpResponse:
     """The editor: code, preview buttons and result panels."""
     connector = connector_for_user(request.user, slug)
     form = ConnectorCodeForm(initial=ConnectorCodeForm.initial_for(connector))
+    allowed = can_use(request.user, connector.connection)
+    spark = None
+    if connector.interface == "spark":
+        if allowed:  # who may run it will need Spark: start it now, in the background
+            engine_config.spark_start()
+        spark = engine_config.spark_status()
     return render(
         request,
         "connections/editor.html",
         {
             "connector": connector,
             "connection": connector.connection,
-            "can_use": can_use(request.user, connector.connection),
+            "can_use": allowed,
             "form": form,
             "latest_version": connector.latest_version,
             "runs": connector.runs.select_related("user", "code_version")[:10],
-            # Which Spark a spark connector uses and whether it is up (probed here, not while
-            # the template renders).
-            "spark": engine_config.spark_status() if connector.interface == "spark" else None,
+            "preview_bounds": engine_config.preview_bounds(),
+            # Which Spark a spark connector uses and whether it is up or starting (probed
+            # here, not while the template renders; spark_status polls it).
+            "spark": spark,
             "editor_config": {
                 "saveUrl": reverse("connector_save", args=[connector.slug]),
                 "checkUrl": reverse("connector_check", args=[connector.slug]),
@@ -155,6 +178,13 @@ def connector_editor(request: HttpRequest, slug: str) -> HttpResponse:
             },
         },
     )
+
+
+@require_GET
+def spark_status(request: HttpRequest) -> HttpResponse:
+    """The editor's Spark status line (polled while the server starts)."""
+    context = {"spark": engine_config.spark_status()}
+    return render(request, "connections/_spark_status.html", context)
 
 
 @require_POST

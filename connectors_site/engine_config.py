@@ -13,7 +13,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,12 @@ from connector_engine.protocol import Limits
 from connector_engine.sandbox.registry import SandboxRegistry
 from connector_engine.spark.server import LocalSparkServer
 from connector_engine.spark.sessions import SessionLease, SessionPool
+from connector_engine.spark.starter import SparkStarter, start_in_progress
 
 _lock = threading.Lock()
 _registry: SandboxRegistry | None = None
 _spark_server: LocalSparkServer | None = None
+_spark_starter: SparkStarter | None = None
 
 
 def hidden_paths() -> list[str]:
@@ -79,9 +81,36 @@ def preview_limits(**overrides: Any) -> Limits:
         memory_mb=settings.SANDBOX_MEMORY_MB,
         tmp_mb=settings.SANDBOX_TMP_MB,
         row_limit=settings.PREVIEW_ROW_LIMIT,
+        profile_row_budget=settings.PREVIEW_PROFILE_ROW_BUDGET,
         max_objects=settings.PREVIEW_MAX_OBJECTS,
     )
     return replace(limits, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# The most rows a preview may ask for (PREVIEW_ROW_LIMIT is the default, unless it is larger).
+PREVIEW_MAX_ROW_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class PreviewBounds:
+    """What a person may set for one preview (the editor's inputs, the API): each limit's
+    default and the most it may be. The timeout and the object limit may only be lowered."""
+
+    row_limit: int
+    max_row_limit: int
+    max_objects: int
+    timeout_s: float
+    min_timeout_s: float = 0.1
+
+
+def preview_bounds() -> PreviewBounds:
+    """The bounds of a preview's limits, from the settings."""
+    return PreviewBounds(
+        row_limit=settings.PREVIEW_ROW_LIMIT,
+        max_row_limit=max(PREVIEW_MAX_ROW_LIMIT, settings.PREVIEW_ROW_LIMIT),
+        max_objects=settings.PREVIEW_MAX_OBJECTS,
+        timeout_s=settings.PREVIEW_TIMEOUT_S,
+    )
 
 
 def ingest_limits() -> Limits:
@@ -178,8 +207,32 @@ def spark_session_lease(
         yield lease
 
 
+def spark_starter() -> SparkStarter:
+    """This process's background starter of the local Spark Connect server."""
+    global _spark_starter
+    server = spark_server()
+    with _lock:
+        if _spark_starter is None or _spark_starter.server is not server:
+            _spark_starter = SparkStarter(server)
+        return _spark_starter
+
+
+def spark_start() -> None:
+    """Start the local Spark Connect server in the background when it is not up (a spark
+    connector was opened); never waits. Nothing with SPARK_REMOTE or without
+    SPARK_START_ON_OPEN."""
+    if settings.SPARK_REMOTE or not settings.SPARK_START_ON_OPEN:
+        return
+    starter = spark_starter()
+    # While a start runs, is_up() would wait for it: ask the control lock first.
+    if starter.starting or start_in_progress(starter.server) or starter.server.is_up():
+        return
+    starter.start()
+
+
 def spark_status(server: LocalSparkServer | None = None) -> dict[str, Any]:
-    """Say which Spark is in use, whether it is up and how isolated (for pages; never starts).
+    """Say which Spark is in use, whether it is up, starting (for how long, or why it did not
+    start) and how isolated (for pages; never starts, never waits for a start).
 
     `server` is the local server's manager to describe (default: this process's).
     """
@@ -189,13 +242,21 @@ def spark_status(server: LocalSparkServer | None = None) -> dict[str, Any]:
             "kind": "remote",
             "label": f"Spark Connect at {host}",
             "up": None,
+            "starting": False,
             "isolation": "remote",
         }
     server = server or spark_server()
     label = f"local Spark Connect server ({settings.SPARK_MASTER})"
     if not server.use_bwrap:
         label = f"local Spark Connect server ({settings.SPARK_MASTER}, reduced isolation)"
-    return {"kind": "local", "label": label, "up": server.is_up(), "isolation": server.isolation}
+    starter = _spark_starter if _spark_starter and _spark_starter.server is server else None
+    status = {"kind": "local", "label": label, "isolation": server.isolation, "error": ""}
+    if (starter and starter.starting) or start_in_progress(server):
+        elapsed = starter.elapsed_s() if starter else None
+        return status | {"up": False, "starting": True, "elapsed_s": elapsed}
+    up = server.is_up()
+    error = "" if up or starter is None else starter.error
+    return status | {"up": up, "starting": False, "error": error}
 
 
 def _stop_at_exit() -> None:

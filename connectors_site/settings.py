@@ -213,6 +213,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Who made a change, for the audit log (connections.audit).
+    "connections.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -324,7 +326,12 @@ SANDBOX_READABLE_PATHS = [
     if path
 ]
 PREVIEW_ROW_LIMIT = envint("PREVIEW_ROW_LIMIT", 100, minimum=1)
-PREVIEW_MAX_OBJECTS = envint("PREVIEW_MAX_OBJECTS", 10_000, minimum=1)
+# A read preview's column profile covers the partition the reader returned up to this many rows
+# (its first rows beyond it, and the profile says so); never fewer than the rows shown.
+PREVIEW_PROFILE_ROW_BUDGET = envint("PREVIEW_PROFILE_ROW_BUDGET", 100_000, minimum=1)
+# A listing preview stores up to this many objects (a folder of 20,000 files fits, in about 3 MB
+# of its result: PREVIEW_MAX_RESULT_BYTES still bounds it); the tree shows them a page at a time.
+PREVIEW_MAX_OBJECTS = envint("PREVIEW_MAX_OBJECTS", 25_000, minimum=1)
 
 # Bounds on what users can make the server store and run. A preview's stored result (rows,
 # profile, context, listing, error) has every string cut at PREVIEW_MAX_CELL_BYTES with a
@@ -347,6 +354,9 @@ SPARK_DIR = Path(os.environ.get("SPARK_DIR") or DATA_DIR / "spark")
 SPARK_MASTER = os.environ.get("SPARK_MASTER", "local[*]")
 SPARK_DRIVER_MEMORY = os.environ.get("SPARK_DRIVER_MEMORY", "1g")
 SPARK_START_TIMEOUT_S = envfloat("SPARK_START_TIMEOUT_S", 90.0, minimum=1.0)
+# Opening a spark connector's editor starts the local server in the background when it is down
+# (off: it starts with the first preview that needs it; the tests turn it off).
+SPARK_START_ON_OPEN = envbool("SPARK_START_ON_OPEN", True)
 # The local server is restarted when it (with its Python workers) uses more memory; 0: no bound.
 SPARK_MAX_MEMORY_MB = envint("SPARK_MAX_MEMORY_MB", 4096, minimum=0)
 # Where Spark itself writes Parquet for ingests; the local server (under bubblewrap, where the

@@ -22,7 +22,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connections.models import Connection, Connector
+from connections import audit
+from connections.models import AuditAction, Connection, Connector
 from connector_engine.environments.requirements import RequirementsError, package_file_problem
 from connector_engine.environments.spec import EnvironmentSpec, environment_spec, python_tag
 from connector_engine.environments.store import BuildOutcome, EnvironmentStore, ReadyEnvironment
@@ -77,6 +78,13 @@ def package_file_add(
             size_bytes=size,
             uploaded_by=uploaded_by,
         )
+        details = {"sha256": sha256, "size_bytes": size, "replaced": previous is not None}
+        audit.record(
+            connection=connection,
+            action=AuditAction.FILE_UPLOADED,
+            target=filename,
+            details=details,
+        )
     if previous is not None and previous.sha256 != sha256:
         _remove_unreferenced_file(previous)
     return package_file
@@ -84,7 +92,14 @@ def package_file_add(
 
 def package_file_delete(*, package_file: PackageFile) -> None:
     """Remove an uploaded package file (its bytes too, unless another connection has them)."""
-    package_file.delete()
+    with transaction.atomic():
+        package_file.delete()
+        audit.record(
+            connection=package_file.connection,
+            action=AuditAction.FILE_DELETED,
+            target=package_file.filename,
+            details={"sha256": package_file.sha256},
+        )
     _remove_unreferenced_file(package_file)
 
 

@@ -157,6 +157,11 @@ class Run(StructuredError):
         return f"{self.get_kind_display()} of {self.connector} #{self.pk}"
 
     @property
+    def kind_label(self) -> str:
+        """The kind as run lists show it: an ingest that only planned (a dry run) is a "Plan"."""
+        return "Plan" if self.dry_run else self.get_kind_display()
+
+    @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 

@@ -19,7 +19,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from connections.models import Connector
+from connections import audit
+from connections.models import AuditAction, Connector
 from runs import tasks
 from runs.background import PeriodicWork
 from runs.ingest.services import IngestAlreadyActive
@@ -106,11 +107,18 @@ def schedule_set(
     schedule.enabled = True
     schedule.next_run = None
     schedule.next_run = next_slot(schedule, now=now)
-    if schedule.pk is None:
-        schedule.save()
-    else:  # not last_run: the worker may have just queued one
-        schedule.save(
-            update_fields=["cron", "interval_s", "timezone", "enabled", "next_run", "updated_at"]
+    with transaction.atomic():
+        if schedule.pk is None:
+            schedule.save()
+        else:  # not last_run: the worker may have just queued one
+            fields = ["cron", "interval_s", "timezone", "enabled", "next_run", "updated_at"]
+            schedule.save(update_fields=fields)
+        details = {"schedule": schedule.describe(), "timezone": schedule.timezone}
+        audit.record(
+            connection=connector.connection,
+            action=AuditAction.SCHEDULE_SET,
+            target=connector.slug,
+            details=details,
         )
     return schedule
 
@@ -118,10 +126,16 @@ def schedule_set(
 def schedule_off(*, connector: Connector) -> Schedule | None:
     """Turn a connector's schedule off (kept, so --cron/--every can turn it on again)."""
     schedule = Schedule.objects.filter(connector=connector).first()
-    if schedule is not None:
-        schedule.enabled = False
-        schedule.next_run = None
-        schedule.save(update_fields=["enabled", "next_run", "updated_at"])
+    if schedule is not None and schedule.enabled:
+        with transaction.atomic():
+            schedule.enabled = False
+            schedule.next_run = None
+            schedule.save(update_fields=["enabled", "next_run", "updated_at"])
+            audit.record(
+                connection=connector.connection,
+                action=AuditAction.SCHEDULE_OFF,
+                target=connector.slug,
+            )
     return schedule
 
 

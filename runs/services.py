@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from connections.models import CodeVersion, Connector, code_fingerprint
+from connections.models import Connector, code_fingerprint
 from connector_engine.contract import needs_spark
 from connector_engine.environments.store import ReadyEnvironment
 from connector_engine.output import cap_text
@@ -167,17 +167,17 @@ def preview_run(
     False (web requests): then the build is queued for the worker and the preview fails at once
     with EnvironmentBuilding.
     """
-    code = connector.code if code is None else code
+    # Line breaks as saved (connector_save_code): CRLF from a browser form is LF.
+    code = connector.code if code is None else code.replace("\r\n", "\n")
     interface = interface or connector.interface
     parser = connector.parser if parser is None else parser
     parser_options = connector.parser_options_for(parser, parser_options)
-    packages = connector.packages if packages is None else packages
+    packages = connector.packages if packages is None else packages.replace("\r\n", "\n")
     fingerprint = code_fingerprint(code, packages, interface, parser, parser_options)
     run = _preview_admit(
         connector=connector,
-        code_version=CodeVersion.objects.filter(connector=connector, fingerprint=fingerprint)
-        .order_by("-number")
-        .first(),
+        # Code identical to a saved version (the latest or any) is recorded against it.
+        code_version=selectors.code_version_for(connector, fingerprint),
         code_fingerprint=fingerprint,
         kind=action,
         user=user,
@@ -185,6 +185,7 @@ def preview_run(
             "object": object,
             "row_limit": row_limit,
             "max_objects": max_objects,
+            "timeout_s": timeout_s,
             "interface": interface,
             "parser": parser,
             "parser_options": parser_options,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,12 +14,13 @@ from connections.selectors import (
     shown_credentials,
 )
 from connector_engine.protocol import ErrorType, IngestEngine
-from runs import selectors, services, tasks
+from runs import charts, selectors, services, tasks
 from runs.forms import PREVIEW_ACTIONS, PreviewForm
 from runs.ingest import services as ingest_services
 from runs.models import Partition, Run, RunKind
 from runs.schedules import ScheduleError, schedule_off, schedule_parts, schedule_set
 from runs.templatetags.schedule_tags import connector_schedule_context
+from runs.tree import listing_parent, tree_context
 
 
 @require_GET
@@ -59,50 +58,50 @@ def preview(request: HttpRequest, slug: str, action: str) -> HttpResponse:
         packages=data["packages"] if "packages" in request.POST else None,
         object=data["object"],
         row_limit=data["limit"],
+        max_objects=data["object_limit"],
+        timeout_s=data["timeout"],
         wait_for_environment=False,  # builds are the worker's: never in a web request
     )
     # Refused because too many previews are running: 429, with the reason in the result panel.
     status = 429 if run.error_type == ErrorType.TOO_MANY_RUNS else 200
     if action == RunKind.LIST and data["object"]:
         # A prefix was clicked: answer with its children only, for the lazy tree.
-        context = tree_context(run, data["object"])
-        return render(request, "runs/_tree_children.html", context, status=status)
-    context = {"run": run, **tree_context(run, None)}
+        context = tree_context(run, listing_parent(run))
+        return _runs_changed(render(request, "runs/_tree_children.html", context, status=status))
+    context = {"run": run, **tree_context(run, whole=True)}
     if action == RunKind.CONTEXT:
         # Beside the context: the connection's fields as anyone who sees it sees them (a
         # secret one by name only).
         context["credentials"] = shown_credentials(connector.connection)
-    return render(request, "runs/_result.html", context, status=status)
+    return _runs_changed(render(request, "runs/_result.html", context, status=status))
 
 
-def tree_context(run, prefix: dict | None) -> dict:
-    """The objects at the top level of a listing, with problems marked on their items.
+def _runs_changed(response: HttpResponse) -> HttpResponse:
+    """Tell the page a run was recorded: the editor's recent runs refresh on this event."""
+    response["HX-Trigger"] = "runs-changed"
+    return response
 
-    A full listing's top level is the root (parent None); an expansion's is the clicked
-    prefix's children. Deeper levels are fetched when a prefix is clicked.
-    """
-    top_parent = prefix.get("name") if prefix else None
-    result = run.result or {}
-    objects = result.get("objects", [])
-    flagged = {
-        problem["object"].get("name")
-        for problem in result.get("problems", [])
-        if isinstance(problem.get("object"), dict)
-    }
-    nodes = [
-        {
-            **item,
-            "meta_json": json.dumps(item.get("metadata", item)),
-            "problem": item["name"] in flagged,
-            # A full listing knows how many children each prefix has; an expansion does not.
-            "children": None
-            if prefix is not None
-            else sum(1 for other in objects if other["parent"] == item["name"]),
-        }
-        for item in objects
-        if item["parent"] == top_parent
-    ]
-    return {"nodes": nodes, "run": run}
+
+@require_GET
+def run_tree(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The next page of one level of a listing run's tree ("show more"), from what it stored."""
+    run = _run_for_user(request, run_id)
+    if run.kind != RunKind.LIST:
+        return HttpResponse("Only a listing has a tree.", status=404)
+    try:
+        offset = int(request.GET.get("offset", 0))
+    except ValueError:
+        return HttpResponse("The offset must be a number.", status=400)
+    context = tree_context(run, request.GET.get("parent"), offset=offset)
+    return render(request, "runs/_tree_nodes.html", context)
+
+
+@require_GET
+def connector_recent_runs(request: HttpRequest, slug: str) -> HttpResponse:
+    """The editor's recent runs table (refreshed after each preview)."""
+    connector = connector_for_user(request.user, slug)
+    runs = connector.runs.select_related("user", "code_version")[:10]
+    return render(request, "runs/_recent_runs.html", {"connector": connector, "runs": runs})
 
 
 @require_GET
@@ -117,7 +116,7 @@ def connector_runs(request: HttpRequest, slug: str) -> HttpResponse:
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     """Show one run: its parameters, result, logs and error."""
     run = _run_for_user(request, run_id)
-    context = {"run": run, **tree_context(run, None)}
+    context = {"run": run, **tree_context(run, listing_parent(run), whole=True)}
     if run.kind == RunKind.INGEST:
         context |= ingest_progress_context(run, request.user)
     return render(request, "runs/detail.html", context)
@@ -217,33 +216,15 @@ def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
 
 
 def ingest_progress_context(run: Run, user) -> dict:
-    chart = selectors.partition_job_chart(run)
     return {
         "run": run,
         "progress": selectors.run_progress(run),
         "jobs": selectors.partition_jobs(run)[:500],
-        "chart": chart_bars(chart),
+        "chart": charts.ingest_charts(selectors.partition_job_chart(run)),
         # Stopped by the deletion guard: who may run code on the connection may delete anyway.
         "may_delete_anyway": run.error_type == ErrorType.DELETION_GUARD
         and can_use(user, run.connector.connection),
     }
-
-
-def chart_bars(points: list[dict], limit: int = 400) -> dict:
-    """Scale rows and duration per partition to bar heights (percent) for an inline SVG chart."""
-    points = points[:limit]
-    top_rows = max((p["rows"] or 0 for p in points), default=0) or 1
-    top_ms = max((p["duration_ms"] or 0 for p in points), default=0) or 1
-    bars = [
-        {
-            **point,
-            "x": index,
-            "rows_pct": round(100 * (point["rows"] or 0) / top_rows, 1),
-            "ms_pct": round(100 * (point["duration_ms"] or 0) / top_ms, 1),
-        }
-        for index, point in enumerate(points)
-    ]
-    return {"bars": bars, "width": max(len(bars), 1), "top_rows": top_rows, "top_ms": top_ms}
 
 
 @require_GET

@@ -26,6 +26,9 @@ def pytest_configure(config) -> None:
     SOURCES_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
     SOURCES_ROOT.chmod(0o755)
     settings.SANDBOX_READABLE_PATHS = [*settings.SANDBOX_READABLE_PATHS, SOURCES_ROOT]
+    # Opening a spark connector would start a JVM in the background: the tests that want it
+    # turn it on (tests/browser/test_spark_first_start.py).
+    settings.SPARK_START_ON_OPEN = False
     # manage.py processes the tests start read the same setting from the environment.
     os.environ["SANDBOX_READABLE_PATHS"] = ":".join(map(str, settings.SANDBOX_READABLE_PATHS))
 

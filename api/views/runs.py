@@ -22,6 +22,7 @@ from api.views.schemas import (
     TestsOut,
 )
 from connector_engine.protocol import INTERFACES, PARSERS, ErrorType
+from connectors_site import engine_config
 from runs import selectors, services, tasks
 from runs.ingest import services as ingest_services
 from runs.models import Partition, Run, RunKind
@@ -82,6 +83,11 @@ def preview(
         raise HttpError(400, f"Unknown interface {payload.interface!r}.")
     if payload.parser and payload.parser not in PARSERS:
         raise HttpError(400, f"Unknown parser {payload.parser!r}.")
+    bounds = engine_config.preview_bounds()
+    if payload.object_limit is not None and payload.object_limit > bounds.max_objects:
+        raise HttpError(400, f"object_limit: at most {bounds.max_objects} (PREVIEW_MAX_OBJECTS).")
+    if payload.timeout_s is not None and payload.timeout_s > bounds.timeout_s:
+        raise HttpError(400, f"timeout_s: at most {bounds.timeout_s:g} (PREVIEW_TIMEOUT_S).")
     run = services.preview_run(
         connector=connector,
         action=action,
@@ -93,6 +99,8 @@ def preview(
         packages=payload.packages,
         object=payload.object,
         row_limit=payload.limit,
+        max_objects=payload.object_limit,
+        timeout_s=payload.timeout_s,
         wait_for_environment=False,  # builds are the worker's: never in a web request
     )
     response["X-Run-Id"] = str(run.pk)

@@ -101,6 +101,9 @@ class PreviewIn(Schema):
     packages: str | None = None
     object: dict[str, Any] | None = None
     limit: int | None = Field(None, ge=1, le=10_000)
+    # At most the server's bounds (PREVIEW_MAX_OBJECTS, PREVIEW_TIMEOUT_S): 400 above them.
+    object_limit: int | None = Field(None, ge=1)
+    timeout_s: float | None = Field(None, gt=0)
 
 
 class PreviewOut(Schema):

@@ -39,7 +39,7 @@ from connectors_site import engine_config
 from environments.services import connector_environment_ensure
 from runs import services, storage
 from runs.ingest.commits import IngestCommits, RunProgress
-from runs.ingest.planning import MAX_PLAN_NAMES, ingest_code, plan_ingest
+from runs.ingest.planning import MAX_PLAN_NAMES, ingest_code, missing_reader_error, plan_ingest
 from runs.ingest.reads import (
     BatchOutcome,
     Execute,
@@ -181,6 +181,8 @@ class IngestExecution:
 
     def _execute(self) -> None:
         run, connector = self.run, self.connector
+        if not run.dry_run and (missing := missing_reader_error(connector)) is not None:
+            return self._finish(RunStatus.FAILED, missing)  # before listing anything
         if not run.dry_run:
             # This run is the connector's only active ingest: whatever a crashed run left
             # behind (temporary files, written but never committed files) can go.

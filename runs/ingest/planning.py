@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
 
 from connections.models import Connector
+from connector_engine import contract
 from connector_engine.environments.store import ReadyEnvironment
 from connector_engine.ingest.inputs import code_fingerprint, input_hashes
 from connector_engine.ingest.planner import (
@@ -36,6 +37,7 @@ from connector_engine.ingest.planner import (
     partition_plan,
 )
 from connector_engine.protocol import Action, ErrorType, SandboxRequest, make_error
+from connector_engine.user_code import CONNECTOR_FILENAME
 from connectors_site import engine_config
 from runs.ingest.reads import Execute
 from runs.models import JobAction, JobStatus, Partition, PartitionJob, Run, RunKind
@@ -125,6 +127,22 @@ def list_leaves(
     return outcome
 
 
+def missing_reader_error(connector: Connector) -> dict[str, Any] | None:
+    """The ContractError of an ingest whose connector has no reader for its interface, if so.
+
+    Checked on the host before anything is listed, for both read engines; a dry run (a plan)
+    only lists, so it runs without a reader. The child checks again when it reads.
+    """
+    problems = contract.check_code(connector.code, connector.interface, reader_required=True)
+    message = contract.missing_reader_message(connector.interface)
+    found = [p for p in contract.errors_only(problems) if p.message == message]
+    if not found:
+        return None
+    return make_error(
+        ErrorType.CONTRACT_ERROR, message, line=found[0].line, file=CONNECTOR_FILENAME
+    )
+
+
 def ingest_inputs(connector: Connector) -> dict[str, str]:
     """Hash every input that decides what an ingest of the connector writes, by name."""
     connection = connector.connection
@@ -158,13 +176,17 @@ def ingest_code(connector: Connector) -> dict[str, Any]:
     }
 
 
-def committed_state(connector: Connector) -> tuple[dict[str, CommittedState], dict[str, str]]:
-    """Return the committed partitions as {name: state} and {name: storage path}."""
+def committed_state(
+    connector: Connector, names: Collection[str] | None = None
+) -> tuple[dict[str, CommittedState], dict[str, str]]:
+    """Return the committed partitions (only those named, when `names` is given) as
+    {name: state} and {name: storage path}."""
     states: dict[str, CommittedState] = {}
     paths: dict[str, str] = {}
-    rows = Partition.objects.filter(connector=connector).values_list(
-        "name", "fingerprint", "code_fingerprint", "storage_path"
-    )
+    partitions = Partition.objects.filter(connector=connector)
+    if names is not None:
+        partitions = partitions.filter(name__in=list(names))
+    rows = partitions.values_list("name", "fingerprint", "code_fingerprint", "storage_path")
     for name, fingerprint, code_fp, path in rows.iterator(chunk_size=5000):
         states[name] = CommittedState(fingerprint, code_fp)
         paths[name] = path
@@ -272,14 +294,31 @@ def plan_ingest(
     )
     if listing.stop_error() is not None:
         return IngestPlan(listing)
-    committed, paths = committed_state(connector)
+    plan, paths = compare_with_committed(connector, listing.leaves, inputs)
+    return IngestPlan(listing, plan, paths, deletion_guard_error(plan, connector))
+
+
+def compare_with_committed(
+    connector: Connector,
+    leaves: list[ListedLeaf],
+    inputs: dict[str, str],
+    *,
+    names: Collection[str] | None = None,
+) -> tuple[PartitionPlan, dict[str, str]]:
+    """Compare listed leaves with the committed partitions as an ingest with `inputs` would:
+    return the plan and the compared partitions' storage paths ({name: path}).
+
+    With `names`, only those committed partitions are compared (a page of a listing: its
+    leaves' statuses, not what the whole listing deletes). Writes nothing.
+    """
+    committed, paths = committed_state(connector, names)
     fingerprint = code_fingerprint(inputs)
     earlier = {state.code_fingerprint for state in committed.values()} - {fingerprint}
     plan = partition_plan(
-        listing.leaves,
+        leaves,
         committed,
         inputs,
         known_inputs=known_inputs(connector, earlier),
         retry=failed_last_time(connector, fingerprint),
     )
-    return IngestPlan(listing, plan, paths, deletion_guard_error(plan, connector))
+    return plan, paths

@@ -9,6 +9,8 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from runs import charts
+
 register = template.Library()
 
 # A traceback frame in the user's connector code, as the runtime writes it.
@@ -53,3 +55,9 @@ def connector_error_line(traceback: str) -> int | None:
 def sub(value: float, amount: float) -> float:
     """`value - amount`, for chart coordinates."""
     return value - amount
+
+
+@register.filter
+def histogram_chart(histogram) -> dict | None:
+    """The bars of a profile column's histogram, for templates/runs/_histogram.html."""
+    return charts.histogram_chart(histogram)

@@ -125,6 +125,11 @@
       prefix.setAttribute("aria-expanded", "true");
       children.innerHTML = '<li class="small text-body-secondary">listing…</li>';
       children.dataset.loaded = "1";
+      if (prefix.dataset.childrenUrl) {
+        // The listing stored every child of this prefix: page them from the run, run nothing.
+        htmx.ajax("GET", prefix.dataset.childrenUrl, {target: children, swap: "innerHTML"});
+        return;
+      }
       htmx.ajax("POST", config.listUrl, {
         target: children,
         swap: "innerHTML",

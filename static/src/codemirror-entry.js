@@ -186,6 +186,8 @@ function currentDiagnostics(state) {
 // ---------------------------------------------------------------------------------------------
 // Marked (error) lines: a line decoration plus a class on that line's gutter cells.
 
+// handle.lint(): lint again although the text did not change (the interface did).
+const relintEffect = StateEffect.define();
 const addMark = StateEffect.define({ map: (value, mapping) => ({ ...value, pos: mapping.mapPos(value.pos) }) });
 const clearMarksEffect = StateEffect.define();
 
@@ -327,7 +329,9 @@ function create(parent, options = {}) {
             if (lintAbort === controller) lintAbort = null;
           }
         },
-        { delay: lintDelay },
+        // A relint effect (handle.lint()) schedules a lint as a document change would:
+        // forceLinting alone only hurries one that is already pending.
+        { delay: lintDelay, needsRefresh: (update) => update.transactions.some((tr) => tr.effects.some((e) => e.is(relintEffect))) },
       ),
     );
   }
@@ -412,6 +416,8 @@ function create(parent, options = {}) {
       view.dispatch(setDiagnostics(view.state, (problems || []).map((p) => toCodeMirrorDiagnostic(doc, p))));
     },
     lint() {
+      // Lint now although the text did not change (the interface did): schedule, then hurry.
+      view.dispatch({ effects: relintEffect.of(null) });
       forceLinting(view);
     },
     setReadOnly(flag) {

@@ -36,7 +36,7 @@ def test_it_plans_runs_and_shows_an_ingest(page, connection, immediate_tasks):
     page.goto(f"/connectors/{connector.slug}/")
     expect(page.locator("#partitions-panel")).to_contain_text("0 committed partitions")
 
-    page.click("text=What will the next ingest do?")
+    page.click("#plan-button")
     expect(page.locator(".ingest-plan .plan-read")).to_have_text("2")
 
     set_code(page, CODE + "\n# an unsaved edit\n")

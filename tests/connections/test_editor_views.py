@@ -60,6 +60,17 @@ def test_it_checks_the_contract_without_running_anything(client, owner, connecto
     assert any("read_pandas_dataframe" in problem["message"] for problem in wrong)
 
 
+def test_a_missing_reader_is_a_warning_in_the_lint_gutter(client, owner, connector):
+    client.force_login(owner)
+    url = reverse("connector_check", args=[connector.slug])
+    code = "def list_objects(context, metadata):\n    yield {}\n"
+    (problem,) = client.post(url, {"code": code, "interface": "pandas"}).json()["problems"]
+    assert problem["severity"] == "warning"
+    assert problem["message"].startswith(
+        "The pandas interface needs read_pandas_dataframe(context, metadata) to read a partition"
+    )
+
+
 def test_it_diffs_two_versions(client, owner, connector):
     client.force_login(owner)
     client.post(

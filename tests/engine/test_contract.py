@@ -56,11 +56,31 @@ def test_missing_list_objects():
         ("bytes", "read_bytes"),
     ],
 )
-def test_missing_reader_names_the_interface_reader(interface, reader):
-    found = errors("def list_objects(context, metadata):\n    yield {}\n", interface)
+def test_missing_reader_is_a_warning_while_writing(interface, reader):
+    # Step by step: context and listing previews run before the reader is written.
+    found = problems("def list_objects(context, metadata):\n    yield {}\n", interface)
     assert len(found) == 1
+    assert found[0].severity == WARNING
     assert reader in found[0].message
     assert interface in found[0].message
+    assert "Context and listing previews work without it" in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("interface", "call"),
+    [
+        ("pandas", "read_pandas_dataframe(context, metadata)"),
+        ("spark", "read_spark_dataframe(spark, context, metadata)"),
+        ("bytes", "read_bytes(context, metadata)"),
+    ],
+)
+def test_missing_reader_is_an_error_when_a_partition_is_read(interface, call):
+    code = "def list_objects(context, metadata):\n    yield {}\n"
+    found = check_code(code, interface, reader_required=True)
+    assert [p.severity for p in found] == [ERROR]
+    assert found[0].message == (
+        f"The {interface} interface needs {call} to read a partition; add it (see the template)."
+    )
 
 
 def test_reader_of_another_interface_is_an_error_at_its_def_line():

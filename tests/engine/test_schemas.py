@@ -1,14 +1,12 @@
-"""Schema fields, the comparison of declared and sampled schemas, and column profiles."""
+"""Schema fields and the comparison of declared and sampled schemas (profiles: test_profile)."""
 
 from __future__ import annotations
 
 import pandas as pd
-import pyarrow as pa
 from pyspark.sql import types as st
 
 from connector_engine.schemas import (
     canonical_type,
-    column_profile,
     pandas_schema_fields,
     sampled_schema_fields,
     schema_differences,
@@ -94,19 +92,3 @@ def test_all_null_sampled_column_matches_any_type():
 def test_pandas_schema_fields():
     fields = pandas_schema_fields(pd.DataFrame({"a": [1], "b": ["x"]}))
     assert [(f["name"], f["type"]) for f in fields] == [("a", "int64"), ("b", "string")]
-
-
-def test_it_profiles_columns():
-    table = pa.table(
-        {
-            "n": [3, None, 1, 3],
-            "s": ["b", "a", None, None],
-            "d": pa.array([None, None, None, None], pa.timestamp("ns")),
-            "l": [[1], [2], None, [1]],
-        }
-    )
-    profile = {entry["name"]: entry for entry in column_profile(table)}
-    assert profile["n"] == {"name": "n", "null_pct": 25.0, "distinct": 2, "min": 1, "max": 3}
-    assert profile["s"] == {"name": "s", "null_pct": 50.0, "distinct": 2, "min": "a", "max": "b"}
-    assert profile["d"]["null_pct"] == 100.0 and profile["d"]["min"] is None
-    assert profile["l"]["min"] is None and profile["l"]["max"] is None

@@ -82,6 +82,23 @@ def test_it_shows_progress_jobs_and_chart_of_a_finished_ingest(client, owner, so
     assert "<td>a</td>" in rows.content.decode() and "2 rows" in rows.content.decode()
 
 
+def test_the_ingest_charts_have_axes_labels_and_a_title_per_bar(client, owner, source):
+    run = services.ingest_create(connector=source, user=owner)
+    services.ingest_execute(run_id=run.pk)
+    client.force_login(owner)
+    page = client.get(reverse("runs:progress", args=[run.pk])).content.decode()
+    assert page.count('class="axis-x"') == 2 and page.count('class="axis-y"') == 2
+    assert '<text class="axis-label-y"' in page
+    assert ">rows</text>" in page and ">seconds</text>" in page
+    assert ">partitions (1 to 2, in plan order)</text>" in page
+    assert page.count('class="tick-y"') == 6  # 0, half and top on each chart
+    zero = '<text class="tick-y" x="48" y="134" text-anchor="end" dominant-baseline="middle">0<'
+    assert zero in page  # the y axis starts at 0, at the x axis
+    assert ">2</text>" in page  # the rows axis tops at 2
+    for name in ("a", "b"):  # on both charts: the partition, its rows and its duration
+        assert page.count(f"<title>{name}: 2 rows in ") == 2
+
+
 def test_it_cancels_a_queued_ingest(client, member, source):
     run = services.ingest_create(connector=source, user=member)
     client.force_login(member)

@@ -51,6 +51,44 @@ def test_it_previews_unsaved_code_and_records_the_run(client, member, connector)
     assert run.user == member and run.code_version is None and run.kind == "read"
 
 
+PROFILED = """
+import pandas as pd
+
+
+def list_objects(context, metadata):
+    yield {"name": "numbers", "fingerprint": "1"}
+
+
+def read_pandas_dataframe(context, metadata):
+    return pd.DataFrame({"n": [i % 4 for i in range(300)], "label": ["x"] * 300})
+"""
+
+
+def test_the_profile_covers_the_partition_with_a_histogram_per_number_column(
+    client, member, connection
+):
+    connector = make_connector(connection=connection, name="Profiled", code=PROFILED)
+    client.force_login(member)
+    page = preview(client, connector, "read", limit=10).content.decode()
+    assert "Column profile of all 300 rows of the partition" in page
+    assert page.count('<svg class="histogram"') == 1  # "n" only: strings get none
+    assert 'aria-label="Histogram of n: 4 bins, 300 values"' in page
+    assert page.count('<g class="histogram-bar">') == 4
+    for value in range(4):
+        assert f"<title>{value}: 75 rows</title>" in page
+
+
+def test_a_profile_over_the_budget_says_it_covers_the_first_rows(
+    client, member, connection, settings
+):
+    settings.PREVIEW_PROFILE_ROW_BUDGET = 50
+    connector = make_connector(connection=connection, name="Profiled", code=PROFILED)
+    client.force_login(member)
+    page = preview(client, connector, "read", limit=10).content.decode()
+    assert "Column profile of the first 50 of 300 rows (the row budget)" in page
+    assert 'class="badge text-bg-light border profile-sample"' in page
+
+
 def test_it_lists_the_root_and_expands_a_prefix_lazily(client, owner, connection):
     connector = make_connector(connection=connection, name="Folders", code=FOLDERS)
     client.force_login(owner)

@@ -92,6 +92,11 @@ def test_it_truncates_to_the_row_limit_and_counts_all_rows(spark_server, example
     assert read.status == RunStatus.SUCCEEDED, read.error_message
     assert len(read.result["rows"]) == 2
     assert read.result["row_count"] == 5 and read.result["truncated"] is True
+    # The profile covers the partition (up to the budget, fetched in the same Arrow fetch).
+    assert read.result["profile_scope"]["note"] == "Column profile of all 5 rows of the partition"
+    profile = {column["name"]: column for column in read.result["profile"]}
+    assert profile["first_appeared"]["type"] == "bigint"
+    assert sum(profile["first_appeared"]["histogram"]["counts"]) == 5
 
 
 def test_it_shows_the_users_line_when_the_reader_raises(spark_server, connection):

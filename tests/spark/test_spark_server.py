@@ -40,6 +40,8 @@ def test_it_keeps_the_token_off_the_command_line_and_binds_loopback(spark_server
         "kind": "local",
         "label": "local Spark Connect server (local[*])",
         "up": True,
+        "starting": False,
+        "error": "",
         "isolation": "bubblewrap",
     }
 

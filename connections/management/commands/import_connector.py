@@ -7,8 +7,8 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from connections import export_format
-from connections.models import Connection
+from connections import audit, export_format
+from connections.models import AuditVia, Connection
 from connections.services import connector_import
 
 EXIT_USAGE = 2
@@ -45,9 +45,10 @@ class Command(BaseCommand):
         except Connection.DoesNotExist:
             raise usage_error(f"no connection with slug {options['connection']!r}") from None
         try:
-            connector, version, created = connector_import(
-                connection=connection, export=export, slug=options["slug"] or ""
-            )
+            with audit.acting(via=AuditVia.CLI, name="manage.py import_connector"):
+                connector, version, created = connector_import(
+                    connection=connection, export=export, slug=options["slug"] or ""
+                )
         except ValidationError as exc:
             raise usage_error(f"{options['file']}: {'; '.join(exc.messages)}") from None
         except ValueError as exc:

@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from connections import services
-from connections.models import Connection, Connector
+from connections import audit, services
+from connections.models import AuditVia, Connection, Connector
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 CONNECTION_SLUG = "examples"
@@ -27,6 +27,10 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
+        with audit.acting(via=AuditVia.CLI, name="manage.py load_examples"):
+            self.load()
+
+    def load(self) -> None:
         owner = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
         if owner is None:
             raise CommandError("No admin user yet: run `manage.py ensure_admin` first.")

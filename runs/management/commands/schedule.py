@@ -6,11 +6,13 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from connections.models import Connector
+from connections import audit
+from connections.models import AuditVia, Connector
 from runs.models import Schedule
 from runs.schedules import ScheduleError, schedule_json, schedule_off, schedule_set, when
 
 EXIT_USAGE = 2
+COMMAND = "manage.py schedule"  # who the audit log says changed a schedule
 
 
 def usage_error(message: str) -> CommandError:
@@ -57,13 +59,16 @@ class Command(BaseCommand):
         if off:
             if timezone:
                 raise usage_error("--timezone goes with --cron or --every.")
-            if schedule_off(connector=connector) is None:
+            with audit.acting(via=AuditVia.CLI, name=COMMAND):
+                schedule = schedule_off(connector=connector)
+            if schedule is None:
                 self.stdout.write(f"{slug} has no schedule.")
             else:
                 self.stdout.write(f"Schedule of {slug} is off.")
             return
         try:
-            schedule = schedule_set(connector=connector, cron=cron, every=every, tz=timezone)
+            with audit.acting(via=AuditVia.CLI, name=COMMAND):
+                schedule = schedule_set(connector=connector, cron=cron, every=every, tz=timezone)
         except ScheduleError as error:
             raise usage_error(str(error)) from None
         self.stdout.write(

@@ -3,8 +3,10 @@
 Pure `ast` analysis: nothing is executed, so the web editor can call `check_code` on every
 keystroke. It never raises. Lines are 1-based; columns are 1-based too (ast's are 0-based).
 
-What is checked: syntax; that `list_objects` and the interface's reader exist; that no reader of
-another interface is defined; that `context`, `list_objects`, the reader and `infer_schema` accept
+What is checked: syntax; that `list_objects` exists; that the interface's reader exists (a
+warning while writing: context and listing previews run without it; an error with
+`reader_required`, for a partition read, a schema, tests and ingests); that no reader of another
+interface is defined; that `context`, `list_objects`, the reader and `infer_schema` accept
 the keyword call the engine makes. Functions are found at module level, including inside
 top-level `if`/`try`/`with` blocks. A name bound another way (assignment, import) counts as
 defined but its signature cannot be checked; after `from x import *` a missing function is only
@@ -65,10 +67,12 @@ class _Definitions:
     star_import: bool
 
 
-def check_code(code: str, interface: str) -> list[Problem]:
-    """Check connector code against the contract for `interface`; never raise."""
+def check_code(code: str, interface: str, *, reader_required: bool = False) -> list[Problem]:
+    """Check connector code against the contract for `interface`; never raise.
+
+    A missing reader is a warning unless `reader_required` (the request reads a partition)."""
     try:
-        return _check_code(code, interface)
+        return _check_code(code, interface, reader_required)
     except (RecursionError, MemoryError):
         return [Problem(1, 1, "The code is too deeply nested to check")]
     except Exception as exc:  # the checker must not break the editor
@@ -88,7 +92,17 @@ def errors_only(problems: list[Problem]) -> list[Problem]:
     return [problem for problem in problems if problem.severity == ERROR]
 
 
-def _check_code(code: str, interface: str) -> list[Problem]:
+def missing_reader_message(interface: str, hint: str = "") -> str:
+    """Say which reader an interface needs to read a partition, and where to start."""
+    reader = READERS[interface]
+    params = ", ".join(READER_PARAMETERS[reader])
+    return (
+        f"The {interface} interface needs {reader}({params}) to read a partition; "
+        f"add it (see the template){hint}."
+    )
+
+
+def _check_code(code: str, interface: str, reader_required: bool = False) -> list[Problem]:
     """Run every check; a syntax error stops the others."""
     tree, problems = _parse(code)
     if tree is None:
@@ -96,7 +110,7 @@ def _check_code(code: str, interface: str) -> list[Problem]:
     if interface not in INTERFACES:
         return [Problem(1, 1, f"Unknown interface {interface!r}: use one of {_names(INTERFACES)}")]
     defs = _collect_definitions(tree)
-    problems += _check_presence(defs, interface)
+    problems += _check_presence(defs, interface, reader_required)
     problems += _check_other_readers(defs, interface)
     problems += _check_redefinitions(defs)
     for name in ("context", "list_objects", READERS[interface]):
@@ -177,8 +191,8 @@ def _is_defined(defs: _Definitions, name: str) -> bool:
     return name in defs.functions or name in defs.other_names
 
 
-def _check_presence(defs: _Definitions, interface: str) -> list[Problem]:
-    """Require list_objects and the interface's reader."""
+def _check_presence(defs: _Definitions, interface: str, reader_required: bool) -> list[Problem]:
+    """Require list_objects; want the interface's reader (required when reading a partition)."""
     problems = []
     severity = WARNING if defs.star_import else ERROR
     hint = " (unless the star import provides it)" if defs.star_import else ""
@@ -196,15 +210,11 @@ def _check_presence(defs: _Definitions, interface: str) -> list[Problem]:
     # A reader of another interface gets its own "rename it" error, which says it all.
     other_reader = any(_is_defined(defs, r) for i, r in READERS.items() if i != interface)
     if not _is_defined(defs, reader) and not other_reader:
-        params = ", ".join(READER_PARAMETERS[reader])
-        problems.append(
-            Problem(
-                1,
-                1,
-                f"The {interface} interface needs a reader: define {reader}({params}){hint}",
-                severity,
-            )
-        )
+        message = missing_reader_message(interface, hint)
+        if not reader_required:
+            # Step by step: context and listing previews run before the reader is written.
+            message += " Context and listing previews work without it."
+        problems.append(Problem(1, 1, message, severity if reader_required else WARNING))
     return problems
 
 

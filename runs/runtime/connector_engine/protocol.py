@@ -195,6 +195,7 @@ class Limits:
     max_file_mb: int = 256  # RLIMIT_FSIZE
     max_output_bytes: int = 1_000_000  # captured stdout+stderr; the rest is cut with a marker
     row_limit: int = 100  # rows returned by a read preview
+    profile_row_budget: int = 100_000  # rows a read preview's column profile covers, at most
     max_objects: int = 10_000  # objects listed before the listing stops (truncated)
     max_depth: int = 32  # prefix nesting depth before the listing stops (truncated)
 

@@ -1,4 +1,4 @@
-"""Describe and compare table schemas, and profile the rows of a preview.
+"""Describe and compare table schemas (a preview's column profile: connector_engine.profile).
 
 Schemas are lists of {"name", "type", "nullable"}. A declared schema's nullable is what it
 declares; a sampled schema's nullable is "nulls were seen in the sample", so only a declared
@@ -15,7 +15,6 @@ import pandas as pd
 import pyarrow as pa
 
 from connector_engine.tabular import dataframe_to_table, readable_type
-from connector_engine.values import json_safe
 
 # ---------------------------------------------------------------- schema fields
 
@@ -180,39 +179,3 @@ def _difference(
         "sampled": sampled_type,
         "message": f"Column {name!r}: {detail}",
     }
-
-
-# ---------------------------------------------------------------- profile
-
-
-def column_profile(table: pa.Table) -> list[dict[str, Any]]:
-    """Profile each column of `table`: null percentage, distinct count, min and max."""
-    import pyarrow.compute as pc
-
-    profile = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        entry: dict[str, Any] = {"name": name, "min": None, "max": None}
-        rows = len(column)
-        entry["null_pct"] = round(100.0 * column.null_count / rows, 1) if rows else 0.0
-        try:
-            entry["distinct"] = pc.count_distinct(column, mode="only_valid").as_py()
-        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
-            entry["distinct"] = None  # nested types have no distinct count
-        if _orderable(column.type):
-            extremes = pc.min_max(column)
-            entry["min"] = json_safe(extremes["min"].as_py())
-            entry["max"] = json_safe(extremes["max"].as_py())
-        profile.append(entry)
-    return profile
-
-
-def _orderable(dtype: pa.DataType) -> bool:
-    return (
-        pa.types.is_integer(dtype)
-        or pa.types.is_floating(dtype)
-        or pa.types.is_decimal(dtype)
-        or pa.types.is_temporal(dtype)
-        or pa.types.is_string(dtype)
-        or pa.types.is_large_string(dtype)
-        or pa.types.is_boolean(dtype)
-    )

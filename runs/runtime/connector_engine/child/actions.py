@@ -6,7 +6,8 @@ capture output or mask secrets; the sandbox (or the Spark data source) around it
 
 Decisions:
 - The request is checked first (known action, interface and parser), then the code's static
-  contract: errors stop everything with type "ContractError" and all problems attached under
+  contract (the reader is required only by READER_ACTIONS: context and list run without it):
+  errors stop everything with type "ContractError" and all problems attached under
   error["problems"]. Runtime contract violations (a reader returning None, list_objects
   returning a non-iterable) are "ContractError" too, located at the function's def line.
 - Then the library and connector are loaded (child.loader), context() is called once, and the
@@ -105,9 +106,14 @@ def _check_request(request: SandboxRequest) -> None:
         parsers.parser_options(request.parser, request.parser_options)  # a bad one stops here
 
 
+# Actions that need the interface's reader; context and list run without it (step by step).
+READER_ACTIONS = (Action.READ, Action.SCHEMA, Action.TEST)
+
+
 def _check_contract(request: SandboxRequest) -> None:
     """Stop with a ContractError when the static check finds errors."""
-    problems = contract.check_code(request.code, request.interface)
+    reader_required = request.action in READER_ACTIONS
+    problems = contract.check_code(request.code, request.interface, reader_required=reader_required)
     library_problems = contract.check_library(request.library_code or "")
     errors = contract.errors_only(problems)
     file = CONNECTOR_FILENAME

@@ -2,11 +2,15 @@
 
 - request.object must be a leaf; None reads the first valid leaf, found lazily.
 - A preview keeps limits.row_limit rows and says whether there were more; `full_table` keeps
-  every row (ingest).
+  every row (ingest). A preview's column profile (connector_engine.profile) covers the first
+  limits.profile_row_budget rows the reader gives (all of them when the partition fits), read
+  before the rows shown are cut; `profile_scope` says which.
 - pandas: the returned DataFrame is converted (see connector_engine.tabular). bytes: the chunks
   are parsed with the connector's parser (see connector_engine.parsers); a preview stops pulling
-  chunks once it has enough rows and closes the generator. spark: the first N rows are taken with
-  `df.limit(N).toArrow()` and counted with `df.count()` (full_table: `df.toArrow()`).
+  chunks once it has enough rows for the profile and closes the generator. spark: the first N
+  rows (N: the profile's budget) are taken with `df.limit(N).toArrow()` in one fetch and counted
+  with `df.count()` (full_table: `df.toArrow()`); the profile is computed on them in the child,
+  as for pandas, not with Spark aggregations.
 - A batch read (request.objects, full_table only) reads each leaf exactly as a single read would
   after one contract check, one module load and one context() call; whatever one reader raises
   fails only that item: {"batch": [{ok, result, error}, ...]} and one table per item in
@@ -23,12 +27,13 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from connector_engine import parsers, schemas, tabular
+from connector_engine import parsers, profile, tabular
 from connector_engine.child import listing
 from connector_engine.child.errors import memory_limit_mb, user_error
 from connector_engine.child.loader import LoadedConnector
 from connector_engine.child.results import ActionFailed, ActionOutcome
 from connector_engine.child.spark_client import spark_error
+from connector_engine.contract import missing_reader_message
 from connector_engine.protocol import READERS, ErrorType, Interface
 from connector_engine.user_code import ConnectorError
 from connector_engine.values import describe, json_safe, safe_repr
@@ -57,23 +62,35 @@ def run_read_batch(connector: LoadedConnector) -> ActionOutcome:
 
 
 def read_object(connector: LoadedConnector, leaf: dict[str, Any]) -> ActionOutcome:
-    """Read one leaf with the interface's reader; a preview keeps row_limit rows."""
+    """Read one leaf with the interface's reader; a preview keeps row_limit rows and profiles
+    up to profile_row_budget (at least the rows shown)."""
     request = connector.request
-    row_limit = None if request.full_table else request.limits.row_limit
-    table, row_count, exact = read_leaf(connector, leaf, row_limit)
-    truncated = row_limit is not None and (row_count > row_limit or not exact)
-    if row_limit is not None:
-        table = table.slice(0, row_limit)
-    result = {
+    if request.full_table:
+        table, row_count, exact = read_leaf(connector, leaf, None)
+        return ActionOutcome(True, _read_result(table, row_count, exact, leaf, False), table=table)
+    row_limit = request.limits.row_limit
+    budget = max(row_limit, request.limits.profile_row_budget)
+    read, row_count, exact = read_leaf(connector, leaf, budget)
+    table = read.slice(0, row_limit)
+    truncated = row_count > row_limit or not exact
+    result = _read_result(table, row_count, exact, leaf, truncated)
+    profiled = read.slice(0, budget)  # the first rows, in the reader's order: not a sample
+    result["profile"] = profile.column_profile(profiled)
+    result["profile_scope"] = profile.profile_scope(profiled.num_rows, row_count, exact)
+    return ActionOutcome(True, result, table=table)
+
+
+def _read_result(
+    table: pa.Table, row_count: int, exact: bool, leaf: dict[str, Any], truncated: bool
+) -> dict[str, Any]:
+    """What a read says besides its rows."""
+    return {
         "columns": tabular.table_columns(table),
         "row_count": row_count,
         "row_count_exact": exact,
         "truncated": truncated,
         "object": _object_summary(leaf),
     }
-    if not request.full_table:
-        result["profile"] = schemas.column_profile(table)  # of the rows shown
-    return ActionOutcome(True, result, table=table)
 
 
 def _object_summary(leaf: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +147,9 @@ def read_leaf(
 ) -> tuple[pa.Table, int, bool]:
     """Call the reader on one leaf; return (table, row count, whether the count is exact)."""
     interface = connector.request.interface
-    reader = connector.required(READERS[interface])
+    reader = connector.function(READERS[interface])
+    if reader is None:  # e.g. a star import that did not provide it
+        raise ConnectorError(ErrorType.CONTRACT_ERROR, missing_reader_message(interface))
     try:
         if interface == Interface.PANDAS:
             return _read_pandas(reader, connector.context, leaf, row_limit)
