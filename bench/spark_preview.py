@@ -7,8 +7,11 @@ in a leased pooled session that is reset first, as in the app) against one local
 server started beforehand (its start-up time is printed, not counted). Cold: a fresh Python
 process that builds a local SparkSession and reads the same partition, per preview. Then the
 server's resident memory after --memory-previews more pooled previews, and after as many with a
-new session per preview (released at the end: the app before the pool). Targets: warm p50
-<= 1.0 s and >= 10x faster than cold; memory stays bounded.
+new session per preview (released at the end: the app before the pool). The previews are one
+connection's (a tenant), so the sandbox imports what they imported (the Connect client) ahead of
+the next one, as in the app. Prints where a warm preview's time goes (the sandbox's timings) and
+the resident memory of the sandbox. Targets: server start to first preview <= 15 s; warm p50
+<= 0.4 s and >= 10x faster than cold; memory stays bounded.
 """
 
 from __future__ import annotations
@@ -77,12 +80,18 @@ def warm_preview(sandbox: Sandbox, url: str, pool: SessionPool | None) -> float:
             interface="spark",
             object=LEAF,
             spark_remote=url,
+            tenant="connection-bench",
         )
         result = run_action(request, sandbox=sandbox)
     elapsed = time.perf_counter() - started
     if not result.ok:
         raise SystemExit(f"warm preview failed: {result.error}")
+    TIMINGS.append(getattr(result, "timings", {}))
     return elapsed
+
+
+TIMINGS: list[dict] = []
+PACE_S = 0.5  # between warm previews, as a user clicks: the next spare is ready
 
 
 def cold_preview() -> float:
@@ -94,6 +103,14 @@ def cold_preview() -> float:
     if done.returncode != 0 or not done.stdout.strip().startswith("5 5"):
         raise SystemExit(f"cold preview failed: {done.stderr[-2000:]}")
     return elapsed
+
+
+def sandbox_memory_mb(sandbox: Sandbox) -> float:
+    """Resident memory of the sandbox's fork server and everything below it."""
+    from bench_site import rss_mb
+
+    forkserver = sandbox._forkserver
+    return rss_mb(forkserver.process.pid) if forkserver and forkserver.process else 0.0
 
 
 def main() -> None:
@@ -110,17 +127,33 @@ def main() -> None:
         try:
             started = time.perf_counter()
             url = server.remote()
-            print(f"server start        {time.perf_counter() - started:6.2f} s (not counted)")
+            up = time.perf_counter() - started
+            print(f"server start        {up:6.2f} s")
             print(f"server JVM pid {server.jvm_pid()}, RSS {server.memory_mb():.0f} MB after start")
             print(f"server isolation: {server.isolation}")
             first = warm_preview(sandbox, url, pool)
-            print(f"first warm preview  {first:6.2f} s (not counted)")
-            warm = [warm_preview(sandbox, url, pool) for _ in range(args.n)]
+            print(f"first preview       {first:6.2f} s")
+            verdict = "ok" if up + first <= 15 else "MISSED"
+            print(f"start to first preview {up + first:6.2f} s   target <= 15 s: {verdict}")
+            for _ in range(3):  # the sandbox learns what these previews import
+                time.sleep(PACE_S)
+                warm_preview(sandbox, url, pool)
+            TIMINGS.clear()
+            warm = []
+            for _ in range(args.n):
+                time.sleep(PACE_S)
+                warm.append(warm_preview(sandbox, url, pool))
             cold = [cold_preview() for _ in range(args.cold)]
             warm_p50, cold_p50 = statistics.median(warm), statistics.median(cold)
             print(f"warm  p50 {warm_p50:6.3f} s  p90 {percentile(warm, 0.9):6.3f} s  (n={args.n})")
             print(f"cold  p50 {cold_p50:6.3f} s  (n={args.cold})")
-            print(f"ratio {cold_p50 / warm_p50:5.1f}x   target: warm <= 1.0 s, >= 10x")
+            ratio = cold_p50 / warm_p50
+            verdict = "ok" if warm_p50 <= 0.4 and ratio >= 10 else "MISSED"
+            print(f"ratio {ratio:5.1f}x   target: warm <= 0.4 s, >= 10x: {verdict}")
+            for key in ("execute_ms", "connector_ms", "reply_ms", "round_trip_ms"):
+                values = [t[key] for t in TIMINGS if key in t]
+                print(f"  sandbox {key:<16}{statistics.median(values):8.1f} ms (p50)")
+            print(f"sandbox RSS (fork server, spares) {sandbox_memory_mb(sandbox):.0f} MB")
             for label, session_pool in (("pooled sessions", pool), ("a session each", None)):
                 before = server.memory_mb()
                 for _ in range(args.memory_previews):

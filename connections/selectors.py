@@ -24,7 +24,7 @@ def connection_for_user(user, slug: str, *, use: bool = False) -> Connection:
     connection = Connection.objects.filter(slug=slug).first()
     if connection is None:
         raise Http404("No such connection.")
-    _require_access(user, connection.pk, use=use)
+    _require_access(user, connection, use=use)
     return connection
 
 
@@ -34,7 +34,7 @@ def connector_for_user(user, slug: str, *, use: bool = False) -> Connector:
     connector = Connector.objects.select_related("connection").filter(slug=slug).first()
     if connector is None:
         raise Http404("No such connector.")
-    _require_access(user, connector.connection_id, use=use)
+    _require_access(user, connector.connection, use=use)
     return connector
 
 
@@ -43,11 +43,15 @@ def can_use(user, connection: Connection) -> bool:
     return Connection.objects.usable_by(user).filter(pk=connection.pk).exists()
 
 
-def _require_access(user, connection_id: int, *, use: bool) -> None:
-    connections = Connection.objects.all()
-    if not connections.visible_to(user).filter(pk=connection_id).exists():
+def _require_access(user, connection: Connection, *, use: bool) -> None:
+    if user.is_authenticated and (user.is_staff or connection.owner_id == user.pk):
+        return  # staff and the owner may do anything: no query (every preview asks)
+    connections = Connection.objects.filter(pk=connection.pk)
+    if connections.usable_by(user).exists():
+        return
+    if not connections.visible_to(user).exists():
         raise PermissionDenied("This connection is not shared with you.")
-    if use and not connections.usable_by(user).filter(pk=connection_id).exists():
+    if use:
         raise PermissionDenied(
             "This connection is shared with you to view: you cannot run or change it."
         )

@@ -38,6 +38,7 @@ from environments.tasks import connector_environment_start
 from runs import selectors
 from runs.bounds import result_bounded
 from runs.models import STATUS_FOR_ERROR, Run, RunStatus
+from runs.timing import PhaseTimer
 
 # Any number, as long as nothing else takes this PostgreSQL advisory lock.
 _ADMISSION_LOCK = 0x50524556  # "PREV"
@@ -167,6 +168,7 @@ def preview_run(
     False (web requests): then the build is queued for the worker and the preview fails at once
     with EnvironmentBuilding.
     """
+    timer = PhaseTimer()
     # Line breaks as saved (connector_save_code): CRLF from a browser form is LF.
     code = connector.code if code is None else code.replace("\r\n", "\n")
     interface = interface or connector.interface
@@ -193,6 +195,8 @@ def preview_run(
             "unsaved_packages": packages != connector.packages,
         },
     )
+    timer.mark("admit")
+    run.timer = timer  # the view adds its rendering and sends the phases (Server-Timing)
     if run.status != RunStatus.RUNNING:
         return run  # refused: too many previews are running
     try:
@@ -213,8 +217,11 @@ def preview_run(
         else:
             environment = connector_environment_start(connector=connector, packages=packages)
         run.parameters["environment"] = environment.key
+        timer.mark("prepare")
         if environment.ok:
             result = run_in_sandbox(request, environment=environment.ready)
+            timer.mark("sandbox")
+            timer.add(result.timings, prefix="sandbox-")
         else:
             result = SandboxResult(ok=False, action=action, error=environment.run_error())
     except BaseException as exc:
@@ -223,6 +230,7 @@ def preview_run(
         run_record_result(run=run, result=SandboxResult(ok=False, action=action, error=error))
         raise
     run_record_result(run=run, result=result)
+    timer.mark("record")
     return run
 
 

@@ -20,6 +20,7 @@ from runs.ingest import services as ingest_services
 from runs.models import Partition, Run, RunKind
 from runs.schedules import ScheduleError, schedule_off, schedule_parts, schedule_set
 from runs.templatetags.schedule_tags import connector_schedule_context
+from runs.timing import server_timing
 from runs.tree import listing_parent, tree_context
 
 
@@ -67,18 +68,25 @@ def preview(request: HttpRequest, slug: str, action: str) -> HttpResponse:
     if action == RunKind.LIST and data["object"]:
         # A prefix was clicked: answer with its children only, for the lazy tree.
         context = tree_context(run, listing_parent(run))
-        return _runs_changed(render(request, "runs/_tree_children.html", context, status=status))
+        response = render(request, "runs/_tree_children.html", context, status=status)
+        return _preview_answer(response, run)
     context = {"run": run, **tree_context(run, whole=True)}
     if action == RunKind.CONTEXT:
         # Beside the context: the connection's fields as anyone who sees it sees them (a
         # secret one by name only).
         context["credentials"] = shown_credentials(connector.connection)
-    return _runs_changed(render(request, "runs/_result.html", context, status=status))
+    response = render(request, "runs/_result.html", context, status=status)
+    return _preview_answer(response, run)
 
 
-def _runs_changed(response: HttpResponse) -> HttpResponse:
-    """Tell the page a run was recorded: the editor's recent runs refresh on this event."""
+def _preview_answer(response: HttpResponse, run: Run) -> HttpResponse:
+    """Tell the page a run was recorded (the editor's recent runs refresh on this event) and
+    where the time went (Server-Timing: the run's phases, then rendering)."""
     response["HX-Trigger"] = "runs-changed"
+    timer = getattr(run, "timer", None)
+    if timer is not None:
+        timer.mark("render")
+        response["Server-Timing"] = server_timing(timer.phases)
     return response
 
 

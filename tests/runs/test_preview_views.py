@@ -51,6 +51,20 @@ def test_it_previews_unsaved_code_and_records_the_run(client, member, connector)
     assert run.user == member and run.code_version is None and run.kind == "read"
 
 
+def test_the_answer_says_where_the_time_went(client, member, connector):
+    # Server-Timing (shown by browsers' developer tools; read by bench/preview_latency.py).
+    client.force_login(member)
+    response = preview(client, connector, "read")
+    phases = {}
+    for part in response["Server-Timing"].split(", "):
+        name, duration = part.split(";dur=")
+        phases[name] = float(duration)
+    assert {"admit", "prepare", "sandbox", "record", "render"} <= set(phases)
+    assert {"sandbox-execute", "sandbox-round_trip"} <= set(phases)
+    assert all(value >= 0 for value in phases.values())
+    assert phases["sandbox-execute"] <= phases["sandbox"]
+
+
 PROFILED = """
 import pandas as pd
 

@@ -278,6 +278,10 @@ class SandboxResult:
     duration_ms: int = 0
     isolation: str = ""
     table: bytes | None = field(default=None, repr=False)
+    # Where the time went (ms): the supervisor's phases, the connector process's and the round
+    # trip as the client saw it. Not part of to_json: it describes this run of the engine.
+    timings: dict[str, float] = field(default_factory=dict, repr=False)
+    imported: list[str] = field(default_factory=list, repr=False)  # modules the run imported
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's and the Run row's JSON shape (no Arrow bytes)."""

@@ -17,6 +17,7 @@ import pytest
 from connector_engine import IMPORT_ROOT
 from connector_engine.protocol import Limits, SandboxRequest, SandboxResult
 from connector_engine.sandbox import Sandbox, run_action
+from connector_engine.sandbox.supervisor import SPARE_NAME
 
 HAS_BWRAP = shutil.which("bwrap") is not None
 # The long-lived processes that may stay between requests.
@@ -97,7 +98,14 @@ def leftover_processes(allow_forkserver: bool = True) -> list[str]:
     """Describe processes started for requests that are still alive (none is the goal)."""
     table = process_table()
     mine = sandbox_processes(table)
-    left = [pid for pid in mine if not (allow_forkserver and table[pid][1] in FORKSERVER_NAMES)]
+    # The fork server keeps spare supervisors (and their waiting connector processes) warm.
+    spares = [pid for pid in mine if table[pid][1] == SPARE_NAME]
+    warm = {*spares, *(pid for spare in spares for pid in descendants(spare, table))}
+    left = [
+        pid
+        for pid in mine
+        if not (allow_forkserver and (table[pid][1] in FORKSERVER_NAMES or pid in warm))
+    ]
     # Workers orphaned by a crash of ours would hang below init: look for our socket dir too.
     ours = f"connector-sandbox-{os.getpid()}-"
     left += [pid for pid, row in table.items() if ours in row[2] and not allow_forkserver]

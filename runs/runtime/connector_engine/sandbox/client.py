@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,11 +39,18 @@ from connector_engine.sandbox.outcomes import (
     cancelled_error,
     reply_too_large_error,
 )
+from connector_engine.sandbox.shape import MAX_MODULES, Shape
 from connector_engine.system.bubblewrap import bwrap_choice, bwrap_filesystem, bwrap_namespaces
-from connector_engine.system.framing import FrameError, decode_message, encode_message
+from connector_engine.system.framing import (
+    FrameError,
+    decode_message,
+    encode_message,
+    message_size,
+)
 
 REPLY_MARGIN_S = 30.0  # how much longer than the request's timeout the client waits for a reply
 STOP_GRACE_S = 2.0
+MAX_TENANTS = 256  # tenants whose learned imports are remembered
 CANCEL_POLL_S = 0.05  # how often a cancellable request checks its cancel event
 # Where a package environment's site-packages appear inside bubblewrap (its private /tmp).
 ENVIRONMENT_MOUNT = "/tmp/connector-environment"
@@ -107,14 +115,19 @@ class _ForkServer:
         return self.process is not None and self.process.poll() is None
 
     def request(
-        self, request: SandboxRequest, cancel: threading.Event | None = None
+        self,
+        request: SandboxRequest,
+        cancel: threading.Event | None = None,
+        modules: tuple[str, ...] = (),
     ) -> tuple[dict[str, Any], bytes]:
-        """Send one request and return the reply envelope and table bytes."""
+        """Send one request (after its shape: `modules` are the tenant's learned imports) and
+        return the reply envelope and table bytes."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(request.limits.timeout_s + REPLY_MARGIN_S)
             try:
                 conn.connect(self.socket_path)
-                conn.sendall(encode_message(request.to_dict()))
+                shape = Shape.of(request, modules)
+                conn.sendall(shape.pack() + encode_message(request.to_dict()))
                 conn.shutdown(socket.SHUT_WR)
                 if cancel is None:
                     data = _receive_all(conn, MAX_REPLY_BYTES)
@@ -129,6 +142,14 @@ class _ForkServer:
             return decode_message(data)
         except (FrameError, ValueError) as exc:
             raise ForkServerUnavailable(f"truncated reply from the fork server: {exc}") from exc
+
+    def prepare(self, request: SandboxRequest, modules: tuple[str, ...]) -> None:
+        """Ask for a spare of the request's shape with these modules (no request follows)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(REPLY_MARGIN_S)
+            with contextlib.suppress(OSError):  # a spare is an optimisation
+                conn.connect(self.socket_path)
+                conn.sendall(Shape.of(request, modules).pack(prepare_only=True))
 
     def stderr_tail(self) -> str:
         """Return the end of the fork server's own error output (for SandboxError messages)."""
@@ -188,28 +209,40 @@ def _spawn_kept(argv: list[str], fds: tuple[int, int], stderr_path: str) -> subp
 
 
 def _receive_all(conn: socket.socket, limit: int) -> bytes:
-    """Read until the peer closes the connection."""
+    """Read one whole message (or until the peer closes the connection).
+
+    The supervisor exits after its reply; the message's frames say where it ends, so the
+    client does not wait for that exit."""
     chunks = bytearray()
-    while True:
+    while not _complete(chunks, limit):
         chunk = conn.recv(1 << 20)
         if not chunk:
-            return bytes(chunks)
+            break
         chunks += chunk
-        if len(chunks) > limit:
-            raise ReplyTooLarge(len(chunks))
+    return bytes(chunks)
+
+
+def _complete(chunks: bytearray, limit: int) -> bool:
+    """Whether `chunks` hold a whole message; ReplyTooLarge past `limit` bytes."""
+    if len(chunks) > limit:
+        raise ReplyTooLarge(len(chunks))
+    size = message_size(chunks)
+    if size is not None and size > limit:
+        raise ReplyTooLarge(size)
+    return size is not None and len(chunks) >= size
 
 
 def _receive_cancellable(
     conn: socket.socket, limit: int, cancel: threading.Event, deadline: float
 ) -> bytes:
-    """Read until the peer closes the connection, giving up when `cancel` is set.
+    """Read one whole message (as _receive_all), giving up when `cancel` is set.
 
     The caller's `with` closes the socket on RequestCancelled: that hang-up is the supervisor's
     signal to kill the connector.
     """
     chunks = bytearray()
     conn.settimeout(CANCEL_POLL_S)
-    while True:
+    while not _complete(chunks, limit):
         if cancel.is_set():
             raise RequestCancelled
         if time.monotonic() >= deadline:
@@ -219,10 +252,9 @@ def _receive_cancellable(
         except TimeoutError:
             continue
         if not chunk:
-            return bytes(chunks)
+            break
         chunks += chunk
-        if len(chunks) > limit:
-            raise ReplyTooLarge(len(chunks))
+    return bytes(chunks)
 
 
 def forkserver_environment() -> dict[str, str]:
@@ -296,6 +328,8 @@ class Sandbox:
         self.use_bwrap = self._bwrap is not None
         self._lock = threading.Lock()
         self._forkserver: _ForkServer | None = None
+        # Per tenant, the modules its runs imported, the most recently used tenants last.
+        self._modules: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         _live_sandboxes.add(self)
 
     def run(
@@ -316,7 +350,7 @@ class Sandbox:
                 problem = f"the fork server could not start: {exc}"
                 break
             try:
-                envelope, table = forkserver.request(request, cancel)
+                envelope, table = forkserver.request(request, cancel, self._learned(request))
             except RequestCancelled:
                 return self._cancelled(request, started)
             except ReplyTooLarge as exc:
@@ -330,6 +364,8 @@ class Sandbox:
             except TimeoutError:
                 problem = "the fork server did not answer in time"
                 break
+            if modules := self._learn(request, envelope):
+                forkserver.prepare(request, modules)  # for this tenant's next request
             return self._result(request, envelope, table, started)
         error = make_error(ErrorType.SANDBOX_ERROR, f"The sandbox failed: {problem}")
         return self._failed(request, error, started)
@@ -349,6 +385,29 @@ class Sandbox:
             duration_ms=_elapsed_ms(started),
             isolation=self.isolation,
         )
+
+    def _learned(self, request: SandboxRequest) -> tuple[str, ...]:
+        """The modules the request's tenant's earlier runs imported (for its spare to import)."""
+        with self._lock:
+            return self._modules.get(request.tenant, ()) if request.tenant else ()
+
+    def _learn(self, request: SandboxRequest, envelope: dict[str, Any]) -> tuple[str, ...]:
+        """Remember what a tenant's run imported (return the modules when that is new); forget
+        it when a run's process failed (a module that breaks an import ahead must not break
+        every later run)."""
+        if not request.tenant:
+            return ()
+        error = envelope.get("error") or {}
+        with self._lock:
+            if error.get("type") in (ErrorType.PROCESS_EXIT, ErrorType.SANDBOX_ERROR):
+                self._modules.pop(request.tenant, None)
+                return ()
+            known = self._modules.pop(request.tenant, ())
+            new = [name for name in envelope.get("imported") or () if name not in known]
+            self._modules[request.tenant] = modules = (*known, *new)[:MAX_MODULES]
+            while len(self._modules) > MAX_TENANTS:
+                self._modules.popitem(last=False)
+            return modules if new else ()
 
     def stop(self) -> None:
         """Stop the fork server (a later request starts a new one)."""
@@ -396,6 +455,8 @@ class Sandbox:
             duration_ms=_elapsed_ms(started),
             isolation=envelope.get("isolation") or "",
             table=table or None,
+            timings={**(envelope.get("timings") or {}), "round_trip_ms": _elapsed_ms(started)},
+            imported=list(envelope.get("imported") or []),
         )
 
 

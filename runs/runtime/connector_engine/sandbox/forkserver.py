@@ -1,25 +1,46 @@
-"""The warm fork server: preload pandas/pyarrow once, then fork one supervisor per request.
+"""The warm fork server: preload pandas/pyarrow once, then serve each request in a supervisor.
 
 Started by `Sandbox` (connector_engine.sandbox.client) as `python -m
 connector_engine.sandbox.forkserver` with a cleared environment (under bubblewrap when
-available). It accepts connections on a listening Unix socket it inherited, forks a supervisor
-per connection (so requests run concurrently) and exits when the lifeline pipe from its client
-closes.
+available). It accepts connections on a listening Unix socket it inherited and exits when the
+lifeline pipe from its client closes.
+
+Each connection starts with the request's shape (network, /tmp size;
+connector_engine.sandbox.supervisor.Shape). For each shape it has seen (at most MAX_SPARES) the
+fork server keeps a spare supervisor forked ahead of time: its namespaces entered and its
+connector process forked and warmed up, waiting. A request of that shape is handed to the spare
+(its connection passed with SCM_RIGHTS), and a new spare is forked for the next one, so the
+forks, the namespaces and the copying of pages are not paid while a user waits. A request with
+no spare of its shape (or whose spare died) gets a supervisor forked for it, as requests run
+concurrently.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import os
 import select
 import signal
 import socket
 import sys
+import time
+from collections import OrderedDict
+from functools import partial
 
 from connector_engine.sandbox import namespaces
-from connector_engine.sandbox.supervisor import serve_connection
+from connector_engine.sandbox.connector_process import warm_up
+from connector_engine.sandbox.shape import HEADER_SIZE, MAX_SHAPE_BYTES, Shape
+from connector_engine.sandbox.supervisor import serve_connection, serve_when_handed
 from connector_engine.system import linux
+
+MAX_SPARES = 4  # spare supervisors kept, one per shape, the most recently used shapes
+SPARE_IDLE_S = 300.0  # a tenant's spare (its modules imported) is stopped after this idle time
+IDLE_CHECK_S = 30
+REFILL_DELAY_MS = 20  # how long the fork server waits for quiet before forking spares
+SHAPE_TIMEOUT_S = 5.0  # the client sends the shape at once; never wait longer for it
 
 
 def preload() -> None:
@@ -30,43 +51,144 @@ def preload() -> None:
     import pyarrow.ipc
 
     from connector_engine import tabular
-    from connector_engine.child import actions  # noqa: F401
 
     table = pa.Table.from_pandas(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), preserve_index=False)
     pc.replace_substring(table.column("b"), pattern="x", replacement="*")
     tabular.json_rows(table)
+    # Lazy imports and caches filled once here, not in every forked request.
+    warm_up()
     # What every request's namespaces need from this view, worked out once, not per request.
     namespaces.interpreter_reachable_by_others()
     namespaces.paths_user_code_needs()
 
 
-def serve(listen_fd: int, lifeline_fd: int, hidden_paths: list[str], isolation: str) -> None:
-    """Accept connections until the lifeline closes; fork a supervisor for each."""
-    listener = socket.socket(fileno=listen_fd)
-    # Supervisors are reaped by the kernel; they reset this before forking their own child.
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    poller = select.poll()
-    poller.register(listener.fileno(), select.POLLIN)
-    poller.register(lifeline_fd, select.POLLIN)
-    forkserver_pid = os.getpid()
-    while True:
-        events = dict(poller.poll())
-        if lifeline_fd in events:
-            return  # the client process is gone (or stopped us)
+class ForkServer:
+    """Accept connections and serve each in a spare or a freshly forked supervisor."""
+
+    def __init__(self, listen_fd: int, lifeline_fd: int, hidden_paths: list[str], isolation: str):
+        self.listener = socket.socket(fileno=listen_fd)
+        self.lifeline_fd = lifeline_fd
+        self.hidden_paths = hidden_paths
+        self.isolation = isolation
+        self.pid = os.getpid()
+        self.spares: OrderedDict[Shape, socket.socket] = OrderedDict()  # shape: its channel
+        self.used: dict[Shape, float] = {}  # when a tenant's spare was last asked for
+
+    def serve(self) -> None:
+        """Accept connections until the lifeline closes."""
+        # Supervisors are reaped by the kernel; they reset this before forking their own child.
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        poller = select.poll()
+        poller.register(self.listener.fileno(), select.POLLIN)
+        poller.register(self.lifeline_fd, select.POLLIN)
+        self.add_spare(Shape())
+        refill: list[Shape] = []  # shapes whose spare was handed over, to replace when idle
+        while True:
+            wait_ms = REFILL_DELAY_MS if refill else IDLE_CHECK_S * 1000
+            events = dict(poller.poll(wait_ms))
+            if self.lifeline_fd in events:
+                return  # the client process is gone (or stopped us)
+            if not events:
+                # Quiet for a moment: the request just handed over is probably done, and the
+                # replacements' forks and warm-ups no longer compete with it for the CPU.
+                for shape in refill:
+                    self.add_spare(shape)
+                refill.clear()
+                self.drop_idle_spares()
+                continue
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                continue
+            with conn:
+                shape, prepare_only = self.read_shape(conn)
+                if shape is None:
+                    continue
+                if prepare_only:
+                    self.add_spare(shape)
+                elif not self.hand_to_spare(shape, conn):
+                    self.fork(partial(serve_connection, conn.fileno(), *self.config, shape))
+                if not prepare_only and shape not in refill:
+                    refill.append(shape)
+
+    @property
+    def config(self) -> tuple[list[str], str]:
+        return self.hidden_paths, self.isolation
+
+    @staticmethod
+    def read_shape(conn: socket.socket) -> tuple[Shape | None, bool]:
+        """The shape the client sends first (None for a client that sends none in time), and
+        whether it only asks for a spare of that shape."""
+        conn.settimeout(SHAPE_TIMEOUT_S)
         try:
-            conn, _ = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            continue
+            header = conn.recv(HEADER_SIZE, socket.MSG_WAITALL)
+            if len(header) != HEADER_SIZE or Shape.body_size(header) > MAX_SHAPE_BYTES:
+                return None, False
+            size = Shape.body_size(header)
+            body = conn.recv(size, socket.MSG_WAITALL)
+            if len(body) != size:
+                return None, False
+            shape, prepare_only = Shape.unpack(body)
+        except (OSError, ValueError, TypeError):
+            return None, False
+        conn.settimeout(None)  # blocking again: the supervisor reads it with os.read
+        return shape, prepare_only
+
+    def drop_idle_spares(self) -> None:
+        """Stop the spares of tenants that sent no request for SPARE_IDLE_S: what their modules
+        hold in memory is given back."""
+        now = time.monotonic()
+        for shape in [shape for shape, used in self.used.items() if now - used > SPARE_IDLE_S]:
+            del self.used[shape]
+            channel = self.spares.pop(shape, None)
+            if channel is not None:
+                channel.close()
+
+    def hand_to_spare(self, shape: Shape, conn: socket.socket) -> bool:
+        """Pass the connection to the spare of its shape; False when there is none (or it died)."""
+        if shape.tenant:
+            self.used[shape] = time.monotonic()
+        channel = self.spares.pop(shape, None)
+        if channel is None:
+            return False
+        with channel:
+            try:
+                socket.send_fds(channel, [b"c"], [conn.fileno()])
+            except OSError:
+                return False
+        return True
+
+    def add_spare(self, shape: Shape) -> None:
+        """Fork a spare supervisor for `shape` (replacing the least recently used shape's)."""
+        if shape in self.spares:
+            self.spares.move_to_end(shape)
+            return
+        while len(self.spares) >= MAX_SPARES:
+            old, channel = self.spares.popitem(last=False)
+            self.used.pop(old, None)
+            channel.close()  # the spare sees the channel close and exits
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.fork(partial(serve_when_handed, theirs.fileno(), *self.config, shape), closing=(ours,))
+        theirs.close()
+        self.spares[shape] = ours
+
+    def fork(self, serve, closing: tuple[socket.socket, ...] = ()) -> None:
+        """Run `serve` (which never returns) in a forked supervisor."""
         pid = os.fork()
-        if pid == 0:
-            listener.close()
-            os.close(lifeline_fd)
+        if pid != 0:
+            return
+        try:
+            self.listener.close()
+            os.close(self.lifeline_fd)
+            for channel in (*self.spares.values(), *closing):
+                channel.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-            if os.getppid() != forkserver_pid:
+            if os.getppid() != self.pid:
                 os._exit(1)  # the fork server died before the death signal was armed
-            serve_connection(conn.detach(), hidden_paths, isolation)
-        conn.close()
+            serve()
+        finally:
+            os._exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,7 +211,18 @@ def main(argv: list[str] | None = None) -> None:
         preload()
     except Exception as exc:  # still serve: each request then reports the engine's failure
         print(f"fork server: preload failed: {exc!r}", file=sys.stderr, flush=True)
-    serve(args.listen_fd, args.lifeline_fd, list(config["hidden_paths"]), config["isolation"])
+    # What is loaded now is shared with every fork: keep the collector from walking (and so
+    # copying) it in each one.
+    gc.collect()
+    gc.freeze()
+    server = ForkServer(
+        args.listen_fd,
+        args.lifeline_fd,
+        list(config["hidden_paths"]),
+        config["isolation"],
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve()
 
 
 if __name__ == "__main__":

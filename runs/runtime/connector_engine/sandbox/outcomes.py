@@ -18,6 +18,7 @@ from typing import Any
 from connector_engine.masking import Masker
 from connector_engine.output import CappedOutput, human_size
 from connector_engine.protocol import ErrorType, Limits, SandboxRequest, make_error, split_batch
+from connector_engine.sandbox.shape import module_names
 from connector_engine.system.framing import FrameError, decode_message
 
 MAX_RESULT_BYTES = 256 * 1024 * 1024  # a result (envelope + Arrow table) larger than this fails
@@ -58,6 +59,8 @@ def interpret(request: SandboxRequest, capture: Capture) -> tuple[dict[str, Any]
         try:
             envelope, table = decode_message(capture.result)
             reply.update(ok=bool(envelope.get("ok")), result=envelope.get("result"))
+            reply["timings"] = child_timings(envelope.get("timings"))
+            reply["imported"] = module_names(envelope.get("imported"))
             reply["error"] = envelope.get("error")
         except (FrameError, ValueError):
             reply["error"] = make_error(
@@ -70,6 +73,20 @@ def interpret(request: SandboxRequest, capture: Capture) -> tuple[dict[str, Any]
     else:
         reply["error"] = exit_error(capture, limits)
     return reply, table
+
+
+def child_timings(timings: Any) -> dict[str, float]:
+    """The connector process's phase timings (ms), numbers only: the process runs user code."""
+    if not isinstance(timings, dict):
+        return {}
+    return {
+        key: float(value)
+        for key, value in timings.items()
+        if key in CHILD_TIMINGS and isinstance(value, int | float)
+    }
+
+
+CHILD_TIMINGS = ("request_ms", "execute_ms", "arrow_ms")
 
 
 def reply_too_large_error(size: int) -> dict[str, Any]:

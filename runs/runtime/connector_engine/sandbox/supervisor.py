@@ -1,10 +1,18 @@
 """Serve one sandbox request inside a forked supervisor: the trusted side of one connector run.
 
-The supervisor enters fresh namespaces, forks the connector's process (PID 1 of its own PID
-namespace, so killing it kills every process it started), sets its limits, captures its output at
-the fd level and enforces the wall-clock timeout. What the process left is turned into the reply,
-with human errors and secrets masked, by connector_engine.sandbox.outcomes before anything is sent
-back. User code never runs in this process.
+The supervisor enters fresh namespaces and forks the connector's process (under the PID 1 of its
+own PID namespace, so killing that kills every process it started) before the request comes:
+the fork server keeps one such spare supervisor per request shape (network, /tmp size), and
+hands it the next request's connection (see connector_engine.sandbox.forkserver). The connector
+process warms up meanwhile (connector_engine.sandbox.connector_process). When the request comes,
+the supervisor passes it on, captures the output at the fd level and enforces the wall-clock
+timeout. What the process left is turned into the reply, with human errors and secrets masked,
+by connector_engine.sandbox.outcomes before anything is sent back. User code never runs in this
+process.
+
+As soon as the whole result has arrived, the reply is sent; the connector's exit and the
+namespaces' teardown happen after it. The reply carries `timings` (ms): entering the
+namespaces, forking, the connector's own phases, the run as the supervisor saw it and the reply.
 
 Cancel: the client half-closes the connection after sending its request and then waits for the
 reply; closing it completely means "cancel". While the connector runs, the supervisor polls the
@@ -15,58 +23,103 @@ group and its PID namespace exactly as on a timeout, then exits (there is nobody
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import resource
 import select
 import signal
-import sys
+import socket
 import time
-import traceback
+from dataclasses import dataclass, field
 from typing import Any
 
 from connector_engine.masking import Masker, remote_secrets
 from connector_engine.output import CappedOutput
 from connector_engine.protocol import ErrorType, Limits, SandboxRequest, make_error
+from connector_engine.sandbox.connector_process import (
+    MAX_REQUEST_BYTES,
+    run_connector_process,
+    run_namespace_init,
+)
 from connector_engine.sandbox.namespaces import (
+    RequestNamespaces,
     describe_isolation,
     enter_request_namespaces,
 )
 from connector_engine.sandbox.outcomes import (
     MAX_REPLY_BYTES,
     MAX_RESULT_BYTES,
-    MB,
     Capture,
     finish_table,
     interpret,
     mask_reply,
     reply_too_large_error,
-    table_to_ipc,
-    tables_to_ipc,
 )
+from connector_engine.sandbox.shape import Shape
 from connector_engine.system import linux
 from connector_engine.system.framing import (
     decode_message,
     encode_message,
+    message_size,
     read_until_eof,
     write_all,
 )
 
-MAX_REQUEST_BYTES = 64 * 1024 * 1024  # code + library + credentials + object, generously
+SPARE_NAME = "cs-spare"  # a spare supervisor's process name until it is handed a request
 EXIT_GRACE_S = 0.5  # how long to keep draining output after the connector's process ended
-RESULT_FD = 3  # the connector process's result pipe, moved here before closing other fds
 
 
-def serve_connection(conn_fd: int, hidden_paths: list[str], isolation: str) -> None:
+@dataclass
+class Prepared:
+    """A supervisor's namespaces and the connector process forked in them, waiting for its
+    request."""
+
+    namespaces: RequestNamespaces
+    pid: int  # the supervisor's child: the namespace's init, or the connector's process
+    log_r: int
+    result_r: int
+    status_r: int
+    request_w: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def serve_connection(conn_fd: int, hidden_paths: list[str], isolation: str, shape: Shape) -> None:
+    """Prepare for `shape` on demand, then serve the request on the connection; never returns."""
+    linux.set_process_name("cs-supervisor")
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    prepared = prepare(hidden_paths, shape, warm=False)
+    _serve(conn_fd, prepared, isolation)
+
+
+def serve_when_handed(
+    channel_fd: int, hidden_paths: list[str], isolation: str, shape: Shape
+) -> None:
+    """A spare supervisor: prepare for `shape` now, then serve the connection the fork server
+    hands over on `channel_fd` (SCM_RIGHTS); exit if it closes the channel instead. Never
+    returns."""
+    linux.set_process_name(SPARE_NAME)
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    prepared = prepare(hidden_paths, shape, warm=True)
+    channel = socket.socket(fileno=channel_fd)
+    try:
+        _, fds, _, _ = socket.recv_fds(channel, 1, 1)
+    except OSError:
+        fds = []
+    if not fds:
+        kill_group(prepared.pid)
+        os._exit(0)
+    channel.close()
+    linux.set_process_name("cs-supervisor")
+    _serve(fds[0], prepared, isolation)
+
+
+def _serve(conn_fd: int, prepared: Prepared, isolation: str) -> None:
     """Read one request from the connection, run it and send the reply; never returns."""
     try:
-        linux.set_process_name("cs-supervisor")
-        linux.prctl(linux.PR_SET_DUMPABLE, 0)
         request_bytes = read_until_eof(conn_fd, MAX_REQUEST_BYTES)
         envelope, _ = decode_message(request_bytes)
         request = SandboxRequest.from_dict(envelope)
-        reply, table = supervise(request, hidden_paths, isolation, client_fd=conn_fd)
+        reply, table = supervise(request, request_bytes, prepared, isolation, client_fd=conn_fd)
         message = encode_message(reply, table)
         if len(message) > MAX_REPLY_BYTES:  # fail this request alone, never the fork server
             reply.update(ok=False, result=None, error=reply_too_large_error(len(message)))
@@ -82,30 +135,54 @@ def serve_connection(conn_fd: int, hidden_paths: list[str], isolation: str) -> N
         message = encode_message(reply)
     with contextlib.suppress(OSError):  # the client went away; nothing to tell
         write_all(conn_fd, message)
+    # The client stops reading at the message's end: this process's exit and its namespaces'
+    # teardown happen after the user has the reply.
     os._exit(0)
+
+
+def prepare(hidden_paths: list[str], shape: Shape, *, warm: bool) -> Prepared:
+    """Enter the request's namespaces and fork its connector process, which waits for the
+    request (after a warm-up when `warm`)."""
+    started = time.perf_counter()
+    namespaces = enter_request_namespaces(hidden_paths, shape.tmp_mb, network=shape.network)
+    entered = time.perf_counter()
+    log_r, log_w = os.pipe()
+    result_r, result_w = os.pipe()
+    status_r, status_w = os.pipe()
+    request_r, request_w = os.pipe()
+    fds = {"log_w": log_w, "result_w": result_w, "status_w": status_w, "request_r": request_r}
+    pid = os.fork()
+    if pid == 0:
+        for fd in (log_r, result_r, status_r, request_w):
+            os.close(fd)
+        if namespaces.pid_namespace:
+            run_namespace_init(fds, shape, warm=warm)
+        os.close(status_w)
+        run_connector_process(fds, shape, warm=warm)
+    for fd in fds.values():
+        os.close(fd)
+    timings = {"namespaces_ms": (entered - started) * 1000}
+    timings["fork_ms"] = (time.perf_counter() - entered) * 1000
+    return Prepared(namespaces, pid, log_r, result_r, status_r, request_w, timings)
 
 
 def supervise(
     request: SandboxRequest,
-    hidden_paths: list[str],
+    request_bytes: bytes,
+    prepared: Prepared,
     isolation: str,
     *,
     client_fd: int | None = None,
 ) -> tuple[dict[str, Any], bytes]:
-    """Run the request's connector code in a child and return the masked reply and table.
+    """Hand the request to the prepared connector process; return the masked reply and table.
 
     With `client_fd`, a hang-up on that connection cancels the run (the child is killed).
     """
+    started = time.perf_counter()
     deadline = time.monotonic() + request.limits.timeout_s
-    masker = Masker(
-        request.credentials,
-        remote_secrets(request.spark_remote),
-        secret_fields=request.secret_fields,
-    )
-    namespaces = enter_request_namespaces(
-        hidden_paths, request.limits.tmp_mb, network=request.network
-    )
+    namespaces = prepared.namespaces
     if not request.network and not namespaces.offline:  # fail closed: never run it online
+        kill_group(prepared.pid)
         problems = "; ".join(namespaces.problems)
         error = make_error(
             ErrorType.SANDBOX_ERROR,
@@ -115,166 +192,42 @@ def supervise(
         reply = {"ok": False, "result": None, "logs": "", "error": error}
         reply["isolation"] = describe_isolation(isolation, namespaces)
         return reply, b""
-    log_r, log_w = os.pipe()
-    result_r, result_w = os.pipe()
-    status_r, status_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        for fd in (log_r, result_r, status_r):
-            os.close(fd)
-        if namespaces.pid_namespace:
-            run_namespace_init(request, log_w, result_w, status_w)
-        os.close(status_w)
-        run_connector_process(request, log_w, result_w)
-    for fd in (log_w, result_w, status_w):
-        os.close(fd)
-    pid_ns = namespaces.pid_namespace
-    capture = watch(
-        pid, log_r, result_r, status_r, request.limits, deadline, pid_ns, client_fd=client_fd
+    with contextlib.suppress(OSError):  # a connector process that died is reported by watch
+        write_all(prepared.request_w, request_bytes)
+    os.close(prepared.request_w)
+    capture = watch(prepared, request.limits, deadline, client_fd=client_fd)
+    ran = time.perf_counter()
+    masker = Masker(
+        request.credentials,
+        remote_secrets(request.spark_remote),
+        secret_fields=request.secret_fields,
     )
     reply, table = interpret(request, capture)
     reply = mask_reply(reply, masker, data=request.mask_data)
     table = finish_table(request, reply, table, masker if request.mask_data else Masker())
     reply["isolation"] = describe_isolation(isolation, namespaces)
+    timings = {**prepared.timings, **reply.pop("timings", {})}
+    timings["connector_ms"] = (ran - started) * 1000
+    timings["reply_ms"] = (time.perf_counter() - ran) * 1000
+    reply["timings"] = {key: round(value, 2) for key, value in timings.items()}
     return reply, table
 
 
-def run_namespace_init(request: SandboxRequest, log_w: int, result_w: int, status_w: int) -> None:
-    """Be PID 1 of the request's PID namespace: start the connector, reap, report its status.
-
-    The connector is not PID 1 itself because the kernel shields PID 1 from its own signals
-    (os.kill(os.getpid(), ...), abort()); when this process exits, every process left in the
-    namespace is killed.
-    """
-    try:
-        linux.set_process_name("cs-init")
-        os.setsid()
-        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        mount_private_proc()
-        child = os.fork()
-        if child == 0:
-            os.close(status_w)
-            run_connector_process(request, log_w, result_w)
-        os.close(log_w)
-        os.close(result_w)
-        while True:
-            pid, status, usage = os.wait4(-1, 0)
-            if pid == child:
-                break
-        report = {"status": status, "maxrss_kb": usage.ru_maxrss}
-        report["cpu_s"] = usage.ru_utime + usage.ru_stime
-        write_all(status_w, json.dumps(report).encode())
-    finally:
-        os._exit(0)
-
-
-def run_connector_process(request: SandboxRequest, log_w: int, result_w: int) -> None:
-    """Become the connector's process: drop everything, run the action, write the result."""
-    try:
-        my_pid = prepare_connector_process(request.limits, log_w, result_w)
-        from connector_engine.child import actions
-
-        outcome = actions.execute(request)
-        if os.getpid() != my_pid:
-            os._exit(0)  # a fork of the connector returned here; only the original reports
-        envelope = {"ok": outcome.ok, "result": outcome.result, "error": outcome.error}
-        if outcome.tables is not None:
-            payload, sizes = tables_to_ipc(outcome.tables)
-            for item, size in zip(outcome.result["batch"], sizes, strict=True):
-                item["table_bytes"] = size
-        else:
-            payload = table_to_ipc(outcome.table)
-        write_all(RESULT_FD, encode_message(envelope, payload))
-    except BaseException as exc:  # report the engine's own failure instead of dying silently
-        try:
-            message = f"The engine failed inside the sandbox: {exc!r}"
-            error = make_error(ErrorType.SANDBOX_ERROR, message)
-            error["traceback"] = traceback.format_exc()
-            if isinstance(exc, MemoryError):
-                error = make_error(MemoryError.__name__, "out of memory while returning the result")
-            write_all(RESULT_FD, encode_message({"ok": False, "result": None, "error": error}))
-        except BaseException:
-            pass
-    os._exit(0)
-
-
-def prepare_connector_process(limits: Limits, log_w: int, result_w: int) -> int:
-    """Isolate the forked process, redirect its output and set its limits; return its pid."""
-    linux.set_process_name("cs-connector")
-    os.setsid()
-    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.dup2(result_w, RESULT_FD)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(log_w, 1)
-    os.dup2(log_w, 2)
-    os.closerange(RESULT_FD + 1, max_fd())
-    os.set_inheritable(RESULT_FD, False)
-    os.environ.clear()
-    os.environ.update(connector_environment())
-    # Unbuffered text streams: output written before a crash or a kill is not lost.
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "wb", closefd=False), write_through=True)
-    sys.stderr = io.TextIOWrapper(
-        io.FileIO(2, "wb", closefd=False), write_through=True, errors="backslashreplace"
-    )
-    os.chdir("/tmp")
-    set_limits(limits)
-    return os.getpid()
-
-
-def mount_private_proc() -> None:
-    """Mount a /proc that shows only this request's processes (best effort)."""
-    try:
-        linux.unshare(linux.CLONE_NEWNS)
-        linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-        flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-        linux.mount("proc", "/proc", "proc", flags)
-    except OSError:
-        pass  # the outer /proc stays; other processes are still unreachable by PID namespace
-
-
-def max_fd() -> int:
-    """Return the highest file descriptor number that may be open, plus one."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return soft if soft != resource.RLIM_INFINITY else 65536
-
-
-def connector_environment() -> dict[str, str]:
-    """Return the only environment variables user code sees."""
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": "/tmp",
-        "TMPDIR": "/tmp",
-        "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-
-
-def set_limits(limits: Limits) -> None:
-    """Apply the request's resource limits to this process and everything it starts."""
-    # Preloaded pandas/pyarrow already occupy address space: the budget comes on top of it.
-    address_space = linux.vm_size_bytes() + limits.memory_mb * MB
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-    file_size = limits.max_file_mb * MB
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
 def watch(
-    pid: int,
-    log_r: int,
-    result_r: int,
-    status_r: int,
+    prepared: Prepared,
     limits: Limits,
     deadline: float,
-    pid_ns: bool,
     *,
     client_fd: int | None = None,
 ) -> Capture:
     """Collect output and result until the process ends, is too large, runs out of time or the
     client hangs up (cancel)."""
+    pid, log_r, result_r, status_r = (
+        prepared.pid,
+        prepared.log_r,
+        prepared.result_r,
+        prepared.status_r,
+    )
     capture = Capture(CappedOutput(limits.max_output_bytes))
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
@@ -286,11 +239,20 @@ def watch(
         # request is not a hang-up; closing the socket completely is.
         poller.register(client_fd, 0)
     exited_at: float | None = None
+    pid_ns = prepared.namespaces.pid_namespace
     while not capture.cancelled:
         now = time.monotonic()
         stop_at = deadline if exited_at is None else min(deadline, exited_at + EXIT_GRACE_S)
         if (exited_at is not None and not open_fds) or capture.too_large:
             break
+        if result_complete(capture):
+            # The connector wrote its whole result (and, before it, all its output): reply now;
+            # its exit and the namespace's teardown need not be waited for.
+            kill_group(pid)
+            drain(open_fds, capture, log_r, status_r)
+            for fd in (log_r, result_r, status_r, pidfd):
+                os.close(fd)
+            return capture
         if now >= stop_at:
             capture.timed_out = exited_at is None
             break
@@ -313,6 +275,12 @@ def watch(
         os.close(fd)
     record_status(capture, status, usage)
     return capture
+
+
+def result_complete(capture: Capture) -> bool:
+    """Whether the connector's result message has fully arrived."""
+    size = message_size(capture.result)
+    return size is not None and len(capture.result) >= size
 
 
 def record_status(capture: Capture, status: int, usage: resource.struct_rusage) -> None:

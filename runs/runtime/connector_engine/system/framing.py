@@ -46,6 +46,19 @@ def _split_frame(view: memoryview) -> tuple[memoryview, memoryview]:
     return view[HEADER_SIZE:end], view[end:]
 
 
+def message_size(data: bytes | bytearray | memoryview) -> int | None:
+    """The size of the whole message at the start of `data` (envelope and payload frames), or
+    None while its frame headers have not all arrived."""
+    if len(data) < HEADER_SIZE:
+        return None
+    (body,) = _HEADER.unpack_from(data, 0)
+    second = HEADER_SIZE + body
+    if len(data) < second + HEADER_SIZE:
+        return None
+    (payload,) = _HEADER.unpack_from(data, second)
+    return second + HEADER_SIZE + payload
+
+
 def write_all(fd: int, data: bytes) -> None:
     """Write every byte to a file descriptor."""
     view = memoryview(data)
