@@ -28,17 +28,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and everything below it, in MB (from /proc)."""
+def memory_mb(pid: int) -> float:
+    """Memory of a process and everything below it, in MB: the sum of their proportional set
+    sizes (PSS, /proc/<pid>/smaps_rollup), so pages forks share are counted once."""
     total, frontier = 0, [pid]
     while frontier:
         current = frontier.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:
             continue
-        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        match = re.search(r"^Pss:\s+(\d+) kB", rollup, re.MULTILINE)
         total += int(match[1]) if match else 0
         frontier += [int(child) for child in children]
     return total / 1024

@@ -131,11 +131,13 @@ HTTP_CONNECTOR = CONNECTOR
 def time_http(n: int, pace_s: float) -> tuple[list[float], list[dict], float]:
     """Milliseconds per `read` preview through the real server (a logged-in session's POST,
     the Run rows, the sandbox, the HTML), each request's Server-Timing phases, and the server's
-    resident memory (web process and its warm sandboxes) afterwards."""
+    memory (web processes, worker and their warm sandboxes, idle) afterwards."""
     site = bench_site.Site()
+    worker = None
     try:
         slug = site.connector("Bench HTTP", HTTP_CONNECTOR)
         site.start()
+        worker = site.start_worker()
         client = site.client()
         path = f"/runs/connector/{slug}/preview/read/"
         fields = {"code": HTTP_CONNECTOR, "interface": "pandas", "limit": "100"}
@@ -150,9 +152,12 @@ def time_http(n: int, pace_s: float) -> tuple[list[float], list[dict], float]:
             samples.append((time.perf_counter() - started) * 1000)
             assert response.status == 200 and b"row 99" in body, body[:500]
             phases.append(bench_site.server_timing(response.getheader("Server-Timing")))
-        memory = bench_site.rss_mb(site.server.pid)
+        time.sleep(2)  # idle: the spares are forked
+        memory = bench_site.memory_mb(site.server.pid) + bench_site.memory_mb(worker.pid)
         return samples, phases, memory
     finally:
+        if worker is not None:
+            site.stop_process(worker)
         site.stop()
 
 
@@ -202,7 +207,11 @@ def main() -> None:
     print_breakdown(timings)
     print()
     print_http_breakdown(http_phases)
-    print(f"memory: web process and its warm sandboxes {http_memory:.0f} MB resident")
+    verdict = "ok" if http_memory <= 400 else "MISSED"
+    print(
+        f"memory, idle: web ({bench_site.WORKERS} gunicorn workers), worker and their warm "
+        f"sandboxes {http_memory:.0f} MB (PSS)  target <= 400 MB: {verdict}"
+    )
     print()
     verdict = "ok" if listing_s <= 1.5 else "MISSED"
     print(

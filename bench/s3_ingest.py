@@ -9,7 +9,7 @@ package index is needed the first time) and builds a client in context(). The pr
 through the real server (a logged-in session's POST), one every PACE_S as a user clicks; the
 ingest through the API to `manage.py worker`, after the objects changed, so every partition is
 read again by warm sandboxes. The plain script lists and reads the same objects with boto3 and
-writes each as Parquet, in one process. Prints the resident memory of the web process, the worker
+writes each as Parquet, in one process. Prints the memory (PSS) of the web processes, the worker
 and their sandboxes. Targets: warm preview p50 <= 100 ms; ingest >= 80 % of the plain script's
 rows per second.
 """
@@ -179,8 +179,8 @@ def main() -> None:
         assert run["status"] == "succeeded", run
         ingest_s = run["duration_ms"] / 1000
         memory = {
-            "web": bench_site.rss_mb(site.server.pid),
-            "worker": bench_site.rss_mb(worker.pid),
+            "web": bench_site.memory_mb(site.server.pid),
+            "worker": bench_site.memory_mb(worker.pid),
         }
         plain_rows, plain_s = plain_script(environment_site_packages(site, slug), moto.endpoint)
     finally:
@@ -207,7 +207,8 @@ def main() -> None:
         print(f"{label:<34}{count:>10,}{seconds:>10.2f}{rate:>12,.0f}")
     ratio = ingest_rate / plain_rate
     print(f"ingest / plain: {ratio:.0%}  target >= 80 %: {'ok' if ratio >= 0.8 else 'MISSED'}")
-    print(f"memory: web {memory['web']:.0f} MB, worker {memory['worker']:.0f} MB (with sandboxes)")
+    web_mb, worker_mb = memory["web"], memory["worker"]
+    print(f"memory (PSS, with their sandboxes): web {web_mb:.0f} MB, worker {worker_mb:.0f} MB")
 
 
 def wait_for(client: bench_site.Client, token: str, run_id: int) -> dict:

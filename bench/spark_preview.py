@@ -107,10 +107,10 @@ def cold_preview() -> float:
 
 def sandbox_memory_mb(sandbox: Sandbox) -> float:
     """Resident memory of the sandbox's fork server and everything below it."""
-    from bench_site import rss_mb
+    from bench_site import memory_mb
 
     forkserver = sandbox._forkserver
-    return rss_mb(forkserver.process.pid) if forkserver and forkserver.process else 0.0
+    return memory_mb(forkserver.process.pid) if forkserver and forkserver.process else 0.0
 
 
 def main() -> None:
@@ -153,7 +153,8 @@ def main() -> None:
             for key in ("execute_ms", "connector_ms", "reply_ms", "round_trip_ms"):
                 values = [t[key] for t in TIMINGS if key in t]
                 print(f"  sandbox {key:<16}{statistics.median(values):8.1f} ms (p50)")
-            print(f"sandbox RSS (fork server, spares) {sandbox_memory_mb(sandbox):.0f} MB")
+            memory = sandbox_memory_mb(sandbox)
+            print(f"sandbox memory (fork server and spares, PSS) {memory:.0f} MB")
             for label, session_pool in (("pooled sessions", pool), ("a session each", None)):
                 before = server.memory_mb()
                 for _ in range(args.memory_previews):
