@@ -8,8 +8,9 @@ of 28,000 rows. The connector imports boto3 (installed in its connection's envir
 package index is needed the first time) and builds a client in context(). The previews go
 through the real server (a logged-in session's POST), one every PACE_S as a user clicks; the
 ingest through the API to `manage.py worker`, after the objects changed, so every partition is
-read again by warm sandboxes. The plain script lists and reads the same objects with boto3 and
-writes each as Parquet, in one process. Prints the memory (PSS) of the web processes, the worker
+read again by warm sandboxes. The plain script calls the same connector's functions (context,
+list_objects, read_pandas_dataframe) in one process and writes each frame as Parquet. Prints
+the memory (PSS) of the web processes, the worker
 and their sandboxes. Targets: warm preview p50 <= 100 ms; ingest >= 80 % of the plain script's
 rows per second.
 """
@@ -70,21 +71,23 @@ def read_pandas_dataframe(context, metadata):
     body = context["s3"].get_object(Bucket=context["bucket"], Key=metadata["name"])["Body"]
     return pq.read_table(io.BytesIO(body.read())).to_pandas()
 """
+# The same connector's functions called in one process, each frame written as Parquet: what
+# the ingest does, without the sandbox, the database or the plan.
 PLAIN = """
-import io, os, sys, time
+import json, os, sys, time
 started = time.perf_counter()
-import boto3
+import pyarrow as pa
 import pyarrow.parquet as pq
-endpoint, bucket, region, out = sys.argv[1:5]
-s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region,
-                  aws_access_key_id="bench", aws_secret_access_key="bench")
+code, credentials, out = sys.argv[1:4]
+connector = {}
+exec(code, connector)
+context = connector["context"](credentials)
 rows = 0
-for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-    for item in page.get("Contents", []):
-        body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-        table = pq.read_table(io.BytesIO(body))
-        pq.write_table(table, os.path.join(out, item["Key"].replace("/", "_")))
-        rows += table.num_rows
+for leaf in connector["list_objects"](context, None):
+    frame = connector["read_pandas_dataframe"](context, leaf)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, os.path.join(out, leaf["name"].replace("/", "_")))
+    rows += table.num_rows
 print(rows, time.perf_counter() - started)
 """
 
@@ -118,10 +121,10 @@ def environment_site_packages(site: bench_site.Site, slug: str) -> str:
     )
 
 
-def plain_script(site_packages: str, endpoint: str) -> tuple[int, float]:
+def plain_script(site_packages: str, credentials: str) -> tuple[int, float]:
     with tempfile.TemporaryDirectory(dir="/var/tmp") as out:
         done = subprocess.run(
-            [sys.executable, "-c", PLAIN, endpoint, BUCKET, REGION, out],
+            [sys.executable, "-c", PLAIN, CODE, credentials, out],
             env={"PYTHONPATH": site_packages, "PATH": "/usr/bin:/bin"},
             capture_output=True,
             text=True,
@@ -182,7 +185,8 @@ def main() -> None:
             "web": bench_site.memory_mb(site.server.pid),
             "worker": bench_site.memory_mb(worker.pid),
         }
-        plain_rows, plain_s = plain_script(environment_site_packages(site, slug), moto.endpoint)
+        site_packages = environment_site_packages(site, slug)
+        plain_rows, plain_s = plain_script(site_packages, json.dumps(fields))
     finally:
         if worker is not None:
             site.stop_process(worker)
@@ -205,6 +209,8 @@ def main() -> None:
         ("plain script, one process", plain_rows, plain_s, plain_rate),
     ):
         print(f"{label:<34}{count:>10,}{seconds:>10.2f}{rate:>12,.0f}")
+    phases = run["result"].get("timings_ms") or {}
+    print("  ingest: " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in phases.items()))
     ratio = ingest_rate / plain_rate
     print(f"ingest / plain: {ratio:.0%}  target >= 80 %: {'ok' if ratio >= 0.8 else 'MISSED'}")
     web_mb, worker_mb = memory["web"], memory["worker"]

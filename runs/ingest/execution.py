@@ -51,6 +51,7 @@ from runs.ingest.reads import (
 from runs.ingest.spark_reads import SparkReads
 from runs.models import JobAction, JobStatus, Partition, PartitionJob, Run, RunKind, RunStatus
 from runs.services import connector_request
+from runs.timing import PhaseTimer
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ class IngestExecution:
         self.last_cancel_check = 0.0
         self.read_count = 0
         self.started = time.monotonic()
+        self.timer = PhaseTimer()  # where the time went, kept in the run's result
 
     @property
     def failed_names(self) -> list[str]:
@@ -191,6 +193,7 @@ class IngestExecution:
             )
             storage.sweep_connector_directory(connector.pk, keep)
         environment = connector_environment_ensure(connector=connector)
+        self.timer.mark("prepare")
         run.parameters = {**run.parameters, "environment": environment.key}
         if not environment.ok:
             return self._finish(RunStatus.FAILED, environment.run_error())
@@ -206,6 +209,7 @@ class IngestExecution:
             cancel=self.cancel,
             wait=self._in_pool,
         )
+        self.timer.mark("list_and_plan")
         self.logs.add("list_objects", planned.listing.logs)
         run.isolation = planned.listing.isolation
         run.result = {"listing": planned.listing.summary()}
@@ -240,7 +244,9 @@ class IngestExecution:
             concurrency=self.concurrency,
             batch_size=settings.INGEST_BATCH_SIZE,
         )
+        self.timer.mark("jobs")
         self._read_all(self.read_engine(context), list(zip(plan.read, read_jobs, strict=True)))
+        self.timer.mark("read_and_commit")
         if self.cancel.is_set():
             return self._finish_stopped()
         self._delete_all(list(zip(plan.delete, delete_jobs, strict=True)))
@@ -372,6 +378,8 @@ class IngestExecution:
         result = dict(run.result or {})
         result["failed_partitions"] = self.failed_names[:MAX_FAILED_NAMES]
         result["failed_count"] = len(self.failed_names)
+        self.timer.mark("finish")
+        result["timings_ms"] = {name: round(ms, 1) for name, ms in self.timer.phases.items()}
         fields = {
             "status": status,
             "parameters": run.parameters,
