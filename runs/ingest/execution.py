@@ -291,6 +291,9 @@ class IngestExecution:
                 dispatched = []
                 while len(in_flight) < window and queue:
                     size = min(engine.batch_size(len(queue)), len(queue))
+                    if size == 0 and in_flight:
+                        break  # the engine waits for a batch to end (its probes are out)
+                    size = max(size, 1)
                     batch = [queue.popleft() for _ in range(size)]
                     in_flight.add(self.pool.submit(engine.read, batch))
                     dispatched += [job_id for _, job_id in batch]

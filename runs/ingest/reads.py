@@ -2,11 +2,12 @@
 
 An engine gets a ReadContext (what to read with, never the executor) and reads partitions in
 the executor's pool threads: `batch_size(remaining)` says how many planned reads its next
-`read(reads)` takes, and `read` reads them, writes each partition's Arrow table to its own
-Parquet file (staged, then fsynced and renamed together: runs.storage) and returns a
-BatchOutcome. Engines never touch the database and never raise; the executor commits what they
-return (runs.ingest.commits). `SandboxReads` reads in sandboxed children on this machine;
-`runs.ingest.spark_reads.SparkReads` reads everything as one Spark job.
+`read(reads)` takes (0: none until a batch in flight ends), and `read` reads them, writes each
+partition's Arrow table to its own Parquet file (staged, then fsynced and renamed together:
+runs.storage) and returns a BatchOutcome. Engines never touch the database and never raise;
+the executor commits what they return (runs.ingest.commits). `SandboxReads` reads in sandboxed
+children on this machine; `runs.ingest.spark_reads.SparkReads` reads everything as one Spark
+job.
 
 Sandbox batches (sized by connector_engine.ingest.batching): each `read` is one sandbox request
 (`full_table=True`) that reads a batch of partitions in one sandboxed child, holding one of

@@ -48,7 +48,9 @@ def test_a_kill_9_mid_run_loses_nothing_and_doubles_nothing(site, source):
     worker = site.start_worker()
     try:
         assert wait_for(lambda: len(processes_with_argument(marker)) == 2, timeout=60)
-        assert wait_for(lambda: len(site.committed(connector_id)) == 3)
+        # The two probes are committed; c may share a batch with a slow one (batches commit
+        # when they end), so it is committed or not.
+        assert wait_for(lambda: {"a", "b"} <= set(site.committed(connector_id)))
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.communicate(timeout=30)
