@@ -24,7 +24,7 @@ def connection_for_user(user, slug: str, *, use: bool = False) -> Connection:
     connection = Connection.objects.filter(slug=slug).first()
     if connection is None:
         raise Http404("No such connection.")
-    _require_access(user, connection, use=use)
+    require_access(user, connection, use=use)
     return connection
 
 
@@ -34,7 +34,7 @@ def connector_for_user(user, slug: str, *, use: bool = False) -> Connector:
     connector = Connector.objects.select_related("connection").filter(slug=slug).first()
     if connector is None:
         raise Http404("No such connector.")
-    _require_access(user, connector.connection, use=use)
+    require_access(user, connector.connection, use=use)
     return connector
 
 
@@ -43,7 +43,8 @@ def can_use(user, connection: Connection) -> bool:
     return Connection.objects.usable_by(user).filter(pk=connection.pk).exists()
 
 
-def _require_access(user, connection: Connection, *, use: bool) -> None:
+def require_access(user, connection: Connection, *, use: bool) -> None:
+    """PermissionDenied unless `user` may see the connection (with `use`: run and change it)."""
     if user.is_authenticated and (user.is_staff or connection.owner_id == user.pk):
         return  # staff and the owner may do anything: no query (every preview asks)
     connections = Connection.objects.filter(pk=connection.pk)

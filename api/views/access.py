@@ -9,29 +9,31 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from connections.models import Connection, Connector
-from connections.selectors import connection_for_user, connector_for_user
+from connections.selectors import connection_for_user, connector_for_user, require_access
 from runs.models import Run
 from runs.selectors import runs_for_user
 
 
 def connection_visible(user, slug: str, *, use: bool = False) -> Connection:
-    try:
-        connection = connection_for_user(user, slug)
-    except PermissionDenied:
-        raise Http404("No such connection.") from None
+    connection = _seen(connection_for_user, user, slug, "connection")
     if use:
-        connection_for_user(user, slug, use=True)  # PermissionDenied: 403
+        require_access(user, connection, use=True)  # PermissionDenied: 403
     return connection
 
 
 def connector_visible(user, slug: str, *, use: bool = False) -> Connector:
-    try:
-        connector = connector_for_user(user, slug)
-    except PermissionDenied:
-        raise Http404("No such connector.") from None
+    connector = _seen(connector_for_user, user, slug, "connector")
     if use:
-        connector_for_user(user, slug, use=True)  # PermissionDenied: 403
+        require_access(user, connector.connection, use=True)  # PermissionDenied: 403
     return connector
+
+
+def _seen(find, user, slug: str, what: str):
+    """`find(user, slug)`, with what the user may not see answered 404."""
+    try:
+        return find(user, slug)
+    except PermissionDenied:
+        raise Http404(f"No such {what}.") from None
 
 
 def run_visible(user, run_id: int, *, use: bool = False) -> Run:

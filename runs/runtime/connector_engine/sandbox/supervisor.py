@@ -246,13 +246,7 @@ def watch(
         if (exited_at is not None and not open_fds) or capture.too_large:
             break
         if result_complete(capture):
-            # The connector wrote its whole result (and, before it, all its output): reply now;
-            # its exit and the namespace's teardown need not be waited for.
-            kill_group(pid)
-            drain(open_fds, capture, log_r, status_r)
-            for fd in (log_r, result_r, status_r, pidfd):
-                os.close(fd)
-            return capture
+            break  # the whole result (and, before it, all the output) is here: reply now
         if now >= stop_at:
             capture.timed_out = exited_at is None
             break
@@ -269,11 +263,14 @@ def watch(
                 poller.unregister(fd)
                 open_fds.discard(fd)
     kill_group(pid)
-    _, status, usage = os.wait4(pid, 0)
+    # With a whole result, the exit status says nothing more: the connector's exit and the
+    # namespace's teardown are not waited for.
+    waited = None if result_complete(capture) else os.wait4(pid, 0)
     drain(open_fds, capture, log_r, status_r)
     for fd in (log_r, result_r, status_r, pidfd):
         os.close(fd)
-    record_status(capture, status, usage)
+    if waited is not None:
+        record_status(capture, waited[1], waited[2])
     return capture
 
 
