@@ -5,7 +5,8 @@ Usage: .venv/bin/python bench/s3_ingest.py [--n 12]
 
 moto's S3 server runs on loopback (its own virtualenv, as in the tests) with 12 Parquet objects
 of 28,000 rows. The connector imports boto3 (installed in its connection's environment: the
-package index is needed the first time) and builds a client in context(). The previews go
+package index is needed the first time), loads botocore's models in warm_up() and builds a
+client in context(). The previews go
 through the real server (a logged-in session's POST), one every PACE_S as a user clicks; the
 ingest through the API to `manage.py worker`, after the objects changed, so every partition is
 read again by warm sandboxes. The plain script calls the same connector's functions (context,
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -46,6 +48,12 @@ import json
 
 import boto3
 import pyarrow.parquet as pq
+
+
+def warm_up():
+    # Without credentials, once per process, ahead of the run in the connection's warm worker:
+    # botocore's S3 model, endpoint rules and paginators are loaded here, not in context().
+    boto3.client("s3", region_name="eu-west-1").get_paginator("list_objects_v2")
 
 
 def context(credentials):
@@ -81,6 +89,7 @@ import pyarrow.parquet as pq
 code, credentials, out = sys.argv[1:4]
 connector = {}
 exec(code, connector)
+connector["warm_up"]()
 context = connector["context"](credentials)
 rows = 0
 for leaf in connector["list_objects"](context, None):
@@ -147,7 +156,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=12, help="previews")
     args = parser.parse_args()
-    moto = MotoServer(Path(tempfile.mkdtemp(prefix="cs-bench-moto-", dir="/var/tmp"))).start()
+    moto_dir = Path(tempfile.mkdtemp(prefix="cs-bench-moto-", dir="/var/tmp"))
+    moto = MotoServer(moto_dir).start()
     site = bench_site.Site()
     worker = None
     try:
@@ -192,6 +202,7 @@ def main() -> None:
             site.stop_process(worker)
         site.stop()
         moto.stop()
+        shutil.rmtree(moto_dir, ignore_errors=True)
     p50 = statistics.median(samples)
     print(f"S3 API on loopback: {OBJECTS} Parquet objects x {ROWS:,} rows; boto3 connector")
     print(f"warm preview through HTTP, one every {PACE_S} s: p50 {p50:.0f} ms", end="")

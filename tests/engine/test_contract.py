@@ -319,3 +319,11 @@ def test_check_library_reports_syntax_only():
     (found,) = check_library("def helper(:\n")
     assert found.message.startswith("Syntax error")
     assert found.line == 1
+
+
+def test_warm_up_takes_no_parameters():
+    assert problems("def warm_up():\n    pass\n" + VALID_PANDAS) == []
+    (found,) = errors("def warm_up(credentials):\n    pass\n" + VALID_PANDAS)
+    assert "warm_up has a required parameter `credentials`" in found.message
+    assert "it calls warm_up()" in found.message
+    assert found.line == 1

@@ -6,8 +6,8 @@ keystroke. It never raises. Lines are 1-based; columns are 1-based too (ast's ar
 What is checked: syntax; that `list_objects` exists; that the interface's reader exists (a
 warning while writing: context and listing previews run without it; an error with
 `reader_required`, for a partition read, a schema, tests and ingests); that no reader of another
-interface is defined; that `context`, `list_objects`, the reader and `infer_schema` accept
-the keyword call the engine makes. Functions are found at module level, including inside
+interface is defined; that `warm_up`, `context`, `list_objects`, the reader and `infer_schema`
+accept the keyword call the engine makes. Functions are found at module level, including inside
 top-level `if`/`try`/`with` blocks. A name bound another way (assignment, import) counts as
 defined but its signature cannot be checked; after `from x import *` a missing function is only
 a warning (the engine re-checks after executing the module). Decorated functions are not
@@ -36,6 +36,7 @@ WARNING = "warning"
 
 # Parameters the engine passes by keyword to each non-reader contract function.
 FUNCTION_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "warm_up": (),
     "context": ("credentials",),
     "list_objects": ("context", "metadata"),
     **READER_PARAMETERS,
@@ -113,7 +114,7 @@ def _check_code(code: str, interface: str, reader_required: bool = False) -> lis
     problems += _check_presence(defs, interface, reader_required)
     problems += _check_other_readers(defs, interface)
     problems += _check_redefinitions(defs)
-    for name in ("context", "list_objects", READERS[interface]):
+    for name in ("warm_up", "context", "list_objects", READERS[interface]):
         if name in defs.functions:
             problems += _check_signature(defs.functions[name], FUNCTION_PARAMETERS[name])
     if "infer_schema" in defs.functions:

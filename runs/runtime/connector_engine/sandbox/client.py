@@ -39,7 +39,7 @@ from connector_engine.sandbox.outcomes import (
     cancelled_error,
     reply_too_large_error,
 )
-from connector_engine.sandbox.shape import MAX_MODULES, Shape
+from connector_engine.sandbox.shape import MAX_MODULES, Learned, Shape, preload_digest
 from connector_engine.system.bubblewrap import bwrap_choice, bwrap_filesystem, bwrap_namespaces
 from connector_engine.system.framing import (
     FrameError,
@@ -118,15 +118,15 @@ class _ForkServer:
         self,
         request: SandboxRequest,
         cancel: threading.Event | None = None,
-        modules: tuple[str, ...] = (),
+        learned: Learned | None = None,
     ) -> tuple[dict[str, Any], bytes]:
-        """Send one request (after its shape: `modules` are the tenant's learned imports) and
-        return the reply envelope and table bytes."""
+        """Send one request (after its shape: what its tenant's earlier runs taught) and return
+        the reply envelope and table bytes."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(request.limits.timeout_s + REPLY_MARGIN_S)
             try:
                 conn.connect(self.socket_path)
-                shape = Shape.of(request, modules)
+                shape = learned.shape(request) if learned else Shape.of(request)
                 conn.sendall(shape.pack() + encode_message(request.to_dict()))
                 conn.shutdown(socket.SHUT_WR)
                 if cancel is None:
@@ -143,13 +143,14 @@ class _ForkServer:
         except (FrameError, ValueError) as exc:
             raise ForkServerUnavailable(f"truncated reply from the fork server: {exc}") from exc
 
-    def prepare(self, request: SandboxRequest, modules: tuple[str, ...]) -> None:
-        """Ask for a spare of the request's shape with these modules (no request follows)."""
+    def prepare(self, request: SandboxRequest, learned: Learned) -> None:
+        """Ask for a spare of the request's shape with what its tenant's runs taught (its
+        modules imported, its connector preloaded); no request follows."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(REPLY_MARGIN_S)
             with contextlib.suppress(OSError):  # a spare is an optimisation
                 conn.connect(self.socket_path)
-                conn.sendall(Shape.of(request, modules).pack(prepare_only=True))
+                conn.sendall(learned.shape(request).pack(prepare_only=True))
 
     def stderr_tail(self) -> str:
         """Return the end of the fork server's own error output (for SandboxError messages)."""
@@ -328,8 +329,8 @@ class Sandbox:
         self.use_bwrap = self._bwrap is not None
         self._lock = threading.Lock()
         self._forkserver: _ForkServer | None = None
-        # Per tenant, the modules its runs imported, the most recently used tenants last.
-        self._modules: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        # Per tenant, what its runs taught, the most recently used tenants last.
+        self._taught: OrderedDict[str, Learned] = OrderedDict()
         _live_sandboxes.add(self)
 
     def run(
@@ -364,8 +365,8 @@ class Sandbox:
             except TimeoutError:
                 problem = "the fork server did not answer in time"
                 break
-            if modules := self._learn(request, envelope):
-                forkserver.prepare(request, modules)  # for this tenant's next request
+            if learned := self._learn(request, envelope):
+                forkserver.prepare(request, learned)  # for this tenant's next request
             return self._result(request, envelope, table, started)
         error = make_error(ErrorType.SANDBOX_ERROR, f"The sandbox failed: {problem}")
         return self._failed(request, error, started)
@@ -386,28 +387,36 @@ class Sandbox:
             isolation=self.isolation,
         )
 
-    def _learned(self, request: SandboxRequest) -> tuple[str, ...]:
-        """The modules the request's tenant's earlier runs imported (for its spare to import)."""
+    def _learned(self, request: SandboxRequest) -> Learned | None:
+        """What the request's tenant's earlier runs taught (for its spare)."""
         with self._lock:
-            return self._modules.get(request.tenant, ()) if request.tenant else ()
+            return self._taught.get(request.tenant) if request.tenant else None
 
-    def _learn(self, request: SandboxRequest, envelope: dict[str, Any]) -> tuple[str, ...]:
-        """Remember what a tenant's run imported (return the modules when that is new); forget
-        it when a run's process failed (a module that breaks an import ahead must not break
-        every later run)."""
+    def _learn(self, request: SandboxRequest, envelope: dict[str, Any]) -> Learned | None:
+        """Remember what a tenant's run imported and whether its connector defines warm_up;
+        return it when that is new. Forget it all when a run's process failed (a module or a
+        warm-up that breaks a spare must not break every later run)."""
         if not request.tenant:
-            return ()
+            return None
         error = envelope.get("error") or {}
         with self._lock:
+            known = self._taught.pop(request.tenant, Learned())
             if error.get("type") in (ErrorType.PROCESS_EXIT, ErrorType.SANDBOX_ERROR):
-                self._modules.pop(request.tenant, None)
-                return ()
-            known = self._modules.pop(request.tenant, ())
-            new = [name for name in envelope.get("imported") or () if name not in known]
-            self._modules[request.tenant] = modules = (*known, *new)[:MAX_MODULES]
-            while len(self._modules) > MAX_TENANTS:
-                self._modules.popitem(last=False)
-            return modules if new else ()
+                return None
+            new = [name for name in envelope.get("imported") or () if name not in known.modules]
+            digest, warm_up = known.preload_digest, envelope.get("warm_up")
+            if warm_up:
+                digest = preload_digest(request.code, request.library_code or "")
+            elif digest == preload_digest(request.code, request.library_code or ""):
+                digest = ""  # this code no longer defines warm_up (or its run failed before)
+            learned = Learned((*known.modules, *new)[:MAX_MODULES], digest)
+            self._taught[request.tenant] = learned
+            while len(self._taught) > MAX_TENANTS:
+                self._taught.popitem(last=False)
+            # A run that warmed up itself found no spare of its shape with its code: the fork
+            # server cannot make one without the code, so ask for it.
+            changed = new or digest != known.preload_digest or warm_up == "warmed up"
+            return learned if changed else None
 
     def stop(self) -> None:
         """Stop the fork server (a later request starts a new one)."""

@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 
+from connector_engine.child import loader
 from connector_engine.child.loader import CONNECTOR_MODULE
 from connector_engine.protocol import LIBRARY_MODULE, ErrorType, Limits, SandboxRequest, make_error
 from connector_engine.sandbox.outcomes import MB, table_to_ipc, tables_to_ipc
@@ -37,6 +38,7 @@ RESULT_FD = 3  # the connector process's result pipe, moved here before closing 
 REQUEST_FD = 4  # where it reads its request (the supervisor writes it once it has one)
 FDS_KEPT = ("result_w", "request_r", "log_w")
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # code + library + credentials + objects, generously
+PRELOAD_TIMEOUT_S = 10.0  # a spare's warm_up() ahead of the request, at most
 
 WARM_UP_CONNECTOR = """
 import pandas as pd
@@ -94,7 +96,7 @@ def run_namespace_init(fds: dict[str, int], shape: Shape, *, warm: bool) -> None
 
 def run_connector_process(fds: dict[str, int], shape: Shape, *, warm: bool) -> None:
     """Become the connector's process: warm up, drop everything, take the shape's limits,
-    import the tenant's modules, wait for the request and run it."""
+    import the tenant's modules (and preload its connector), wait for the request and run it."""
     try:
         if warm:
             with contextlib.suppress(Exception):
@@ -103,6 +105,8 @@ def run_connector_process(fds: dict[str, int], shape: Shape, *, warm: bool) -> N
         set_limits(shape.limits())
         if warm and shape.modules:
             import_ahead(shape.modules)
+        if warm and shape.code:
+            loader.preload(shape.code, shape.library_code, PRELOAD_TIMEOUT_S)
         data = read_until_eof(REQUEST_FD, MAX_REQUEST_BYTES)
         started = time.perf_counter()
         os.close(REQUEST_FD)
@@ -117,6 +121,7 @@ def run_connector_process(fds: dict[str, int], shape: Shape, *, warm: bool) -> N
         executed = time.perf_counter()
         envelope = {"ok": outcome.ok, "result": outcome.result, "error": outcome.error}
         envelope["imported"] = imported_since(loaded)
+        envelope["warm_up"] = loader.warm_up_state()
         if outcome.tables is not None:
             payload, sizes = tables_to_ipc(outcome.tables)
             for item, size in zip(outcome.result["batch"], sizes, strict=True):

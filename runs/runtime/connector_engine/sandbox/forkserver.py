@@ -71,7 +71,8 @@ class ForkServer:
         self.hidden_paths = hidden_paths
         self.isolation = isolation
         self.pid = os.getpid()
-        self.spares: OrderedDict[Shape, socket.socket] = OrderedDict()  # shape: its channel
+        # shape: the spare's own shape (a preload's code included) and its channel
+        self.spares: OrderedDict[Shape, tuple[Shape, socket.socket]] = OrderedDict()
         self.used: dict[Shape, float] = {}  # when a tenant's spare was last asked for
 
     def serve(self) -> None:
@@ -106,10 +107,16 @@ class ForkServer:
                     continue
                 if prepare_only:
                     self.add_spare(shape)
-                elif not self.hand_to_spare(shape, conn):
+                    continue
+                served = self.hand_to_spare(shape, conn)
+                if served is None and shape.preload_digest:  # the modules-only spare, then
+                    shape = shape.without_preload()
+                    served = self.hand_to_spare(shape, conn)
+                if served is None:
                     self.fork(partial(serve_connection, conn.fileno(), *self.config, shape))
-                if not prepare_only and shape not in refill:
-                    refill.append(shape)
+                served = served or shape
+                if served not in refill and (served.code or not served.preload_digest):
+                    refill.append(served)
 
     @property
     def config(self) -> tuple[list[str], str]:
@@ -140,37 +147,43 @@ class ForkServer:
         now = time.monotonic()
         for shape in [shape for shape, used in self.used.items() if now - used > SPARE_IDLE_S]:
             del self.used[shape]
-            channel = self.spares.pop(shape, None)
-            if channel is not None:
-                channel.close()
+            spare = self.spares.pop(shape, None)
+            if spare is not None:
+                spare[1].close()
 
-    def hand_to_spare(self, shape: Shape, conn: socket.socket) -> bool:
-        """Pass the connection to the spare of its shape; False when there is none (or it died)."""
+    def hand_to_spare(self, shape: Shape, conn: socket.socket) -> Shape | None:
+        """Pass the connection to the spare of its shape and return the spare's shape (with the
+        code it preloaded); None when there is none (or it died)."""
         if shape.tenant:
             self.used[shape] = time.monotonic()
-        channel = self.spares.pop(shape, None)
-        if channel is None:
-            return False
+        spare = self.spares.pop(shape, None)
+        if spare is None:
+            return None
+        own_shape, channel = spare
         with channel:
             try:
                 socket.send_fds(channel, [b"c"], [conn.fileno()])
             except OSError:
-                return False
-        return True
+                return None
+        return own_shape
 
     def add_spare(self, shape: Shape) -> None:
         """Fork a spare supervisor for `shape` (replacing the least recently used shape's)."""
+        if shape.preload_digest and not shape.code:
+            return  # only a shape that brings its code can have a spare preload it
+        if shape.tenant:
+            self.used.setdefault(shape, time.monotonic())  # idle from now until it is used
         if shape in self.spares:
             self.spares.move_to_end(shape)
             return
         while len(self.spares) >= MAX_SPARES:
-            old, channel = self.spares.popitem(last=False)
+            old, (_, channel) = self.spares.popitem(last=False)
             self.used.pop(old, None)
             channel.close()  # the spare sees the channel close and exits
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.fork(partial(serve_when_handed, theirs.fileno(), *self.config, shape), closing=(ours,))
         theirs.close()
-        self.spares[shape] = ours
+        self.spares[shape] = (shape, ours)
 
     def fork(self, serve, closing: tuple[socket.socket, ...] = ()) -> None:
         """Run `serve` (which never returns) in a forked supervisor."""
@@ -180,7 +193,7 @@ class ForkServer:
         try:
             self.listener.close()
             os.close(self.lifeline_fd)
-            for channel in (*self.spares.values(), *closing):
+            for channel in (*(channel for _, channel in self.spares.values()), *closing):
                 channel.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)

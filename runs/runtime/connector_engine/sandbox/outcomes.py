@@ -61,6 +61,8 @@ def interpret(request: SandboxRequest, capture: Capture) -> tuple[dict[str, Any]
             reply.update(ok=bool(envelope.get("ok")), result=envelope.get("result"))
             reply["timings"] = child_timings(envelope.get("timings"))
             reply["imported"] = module_names(envelope.get("imported"))
+            if envelope.get("warm_up") in ("preloaded", "warmed up"):
+                reply["warm_up"] = envelope["warm_up"]
             reply["error"] = envelope.get("error")
         except (FrameError, ValueError):
             reply["error"] = make_error(

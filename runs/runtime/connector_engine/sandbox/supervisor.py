@@ -192,10 +192,11 @@ def supervise(
         reply = {"ok": False, "result": None, "logs": "", "error": error}
         reply["isolation"] = describe_isolation(isolation, namespaces)
         return reply, b""
-    with contextlib.suppress(OSError):  # a connector process that died is reported by watch
-        write_all(prepared.request_w, request_bytes)
-    os.close(prepared.request_w)
-    capture = watch(prepared, request.limits, deadline, client_fd=client_fd)
+    # Written as the connector process reads it, within the deadline: a spare whose connector
+    # process is still busy (or stuck) importing ahead never blocks the supervisor.
+    os.set_blocking(prepared.request_w, False)
+    outgoing = Outgoing(prepared.request_w, request_bytes)
+    capture = watch(prepared, request.limits, deadline, client_fd=client_fd, outgoing=outgoing)
     ran = time.perf_counter()
     masker = Masker(
         request.credentials,
@@ -219,9 +220,10 @@ def watch(
     deadline: float,
     *,
     client_fd: int | None = None,
+    outgoing: Outgoing | None = None,
 ) -> Capture:
-    """Collect output and result until the process ends, is too large, runs out of time or the
-    client hangs up (cancel)."""
+    """Send the request (`outgoing`), collect output and result until the process ends, is too
+    large, runs out of time or the client hangs up (cancel)."""
     pid, log_r, result_r, status_r = (
         prepared.pid,
         prepared.log_r,
@@ -238,6 +240,8 @@ def watch(
         # Event mask 0: only POLLHUP/POLLERR are reported. The client's half-close after its
         # request is not a hang-up; closing the socket completely is.
         poller.register(client_fd, 0)
+    if outgoing is not None and not outgoing.send():
+        poller.register(outgoing.fd, select.POLLOUT)
     exited_at: float | None = None
     pid_ns = prepared.namespaces.pid_namespace
     while not capture.cancelled:
@@ -254,6 +258,10 @@ def watch(
             if fd == client_fd:
                 capture.cancelled = True
                 break
+            if outgoing is not None and fd == outgoing.fd:
+                if outgoing.send():
+                    poller.unregister(fd)
+                continue
             if fd == pidfd:
                 poller.unregister(pidfd)
                 exited_at = time.monotonic()
@@ -263,6 +271,8 @@ def watch(
                 poller.unregister(fd)
                 open_fds.discard(fd)
     kill_group(pid)
+    if outgoing is not None:
+        outgoing.close()
     # With a whole result, the exit status says nothing more: the connector's exit and the
     # namespace's teardown are not waited for.
     waited = None if result_complete(capture) else os.wait4(pid, 0)
@@ -272,6 +282,33 @@ def watch(
     if waited is not None:
         record_status(capture, waited[1], waited[2])
     return capture
+
+
+class Outgoing:
+    """The request, written into the connector process's pipe as it makes room; the pipe is
+    closed once it is all written (the reader's EOF) or the run ends."""
+
+    def __init__(self, fd: int, data: bytes) -> None:
+        self.fd = fd
+        self.rest = memoryview(data)
+        self.closed = False
+
+    def send(self) -> bool:
+        """Write what the pipe takes now; True once nothing is left to write."""
+        try:
+            while self.rest:
+                self.rest = self.rest[os.write(self.fd, self.rest[: 1 << 16]) :]
+        except BlockingIOError:
+            return False
+        except OSError:  # the connector process is gone: watch reports how it ended
+            self.rest = self.rest[:0]
+        self.close()
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            os.close(self.fd)
 
 
 def result_complete(capture: Capture) -> bool:
