@@ -48,6 +48,11 @@ def hidden_paths() -> list[str]:
         settings.SPARK_DIR,
         settings.SPARK_STAGING_DIR,
     ]
+    # A PARTITIONS_URL without a scheme is a local directory (runs.storage.location). An S3
+    # store's keys are settings, which user code never gets.
+    partitions_url = str(getattr(settings, "PARTITIONS_URL", "") or "").strip()
+    if partitions_url and "://" not in partitions_url:
+        paths.append(partitions_url)
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
         paths.append(database["NAME"])
@@ -259,16 +264,17 @@ def spark_status(server: LocalSparkServer | None = None) -> dict[str, Any]:
     return status | {"up": up, "starting": False, "error": error}
 
 
-def _stop_at_exit() -> None:
-    """Stop the local server at exit without being cut short: a second Ctrl-C or SIGTERM (make
-    run sends both) would otherwise raise inside the stop and leave the server behind."""
+def spark_stop_if_owned() -> None:
+    """Stop the local server if this process started (or adopted) it, at exit (atexit, and
+    gunicorn's worker_exit), without being cut short: a second Ctrl-C or SIGTERM (make run sends
+    both) or gunicorn's SIGQUIT would otherwise raise inside the stop and leave it behind."""
     server = _spark_server
     if server is None:
         return
     with contextlib.suppress(ValueError):  # only the main thread may set handlers
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+            signal.signal(number, signal.SIG_IGN)
     server.stop_if_owned()
 
 
-atexit.register(_stop_at_exit)
+atexit.register(spark_stop_if_owned)

@@ -18,6 +18,8 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import lazy
 
+from connectors_site.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -292,6 +294,17 @@ TASKS = {
 
 # Where ingests write Parquet partitions (a local directory by default).
 PARTITIONS_DIR = Path(os.environ.get("PARTITIONS_DIR") or DATA_DIR / "partitions")
+# PARTITIONS_URL: the partitions store (runs.storage.location). Empty: PARTITIONS_DIR. Else an
+# absolute local directory, or s3://bucket/prefix on AWS S3 or any S3 API, reached with:
+# PARTITIONS_S3_ENDPOINT_URL (http(s)://host[:port]; empty: AWS), PARTITIONS_S3_REGION, and
+# PARTITIONS_S3_ACCESS_KEY_ID with PARTITIONS_S3_SECRET_ACCESS_KEY (or its _FILE); without keys,
+# the AWS credential chain (AWS_* variables, the instance's role). Checked on first use: a bad
+# value raises ImproperlyConfigured.
+PARTITIONS_URL = os.environ.get("PARTITIONS_URL", "").strip()
+PARTITIONS_S3_ENDPOINT_URL = os.environ.get("PARTITIONS_S3_ENDPOINT_URL", "").strip()
+PARTITIONS_S3_REGION = os.environ.get("PARTITIONS_S3_REGION", "").strip()
+PARTITIONS_S3_ACCESS_KEY_ID = os.environ.get("PARTITIONS_S3_ACCESS_KEY_ID", "").strip()
+PARTITIONS_S3_SECRET_ACCESS_KEY = envsecret("PARTITIONS_S3_SECRET_ACCESS_KEY") or ""
 
 # Package environments (one pip-built directory per requirement set; see README "Packages").
 # ENVIRONMENT_PIP_ARGS are extra pip options (shell syntax), e.g. "--no-index" or
@@ -384,14 +397,23 @@ INGEST_TIMEOUT_S = envfloat("INGEST_TIMEOUT_S", 600.0, minimum=0.1)
 INGEST_LIST_TIMEOUT_S = envfloat("INGEST_LIST_TIMEOUT_S", 300.0, minimum=0.1)
 INGEST_HEARTBEAT_S = envfloat("INGEST_HEARTBEAT_S", 2.0, minimum=0.05)
 INGEST_STALE_AFTER_S = envfloat("INGEST_STALE_AFTER_S", 30.0, minimum=0.1)
+# Several workers share the queue: each records a heartbeat every WORKER_HEARTBEAT_S; one silent
+# for WORKER_STALE_AFTER_S (or whose process is gone from this host) is dead, and the others
+# finish the task rows it left running. An ingest whose executor is dead is queued again for
+# another worker to go on from its committed partitions, INGEST_MAX_ATTEMPTS attempts in all
+# (then it ends "interrupted", as before).
+WORKER_HEARTBEAT_S = envfloat("WORKER_HEARTBEAT_S", 2.0, minimum=0.05)
+WORKER_STALE_AFTER_S = envfloat("WORKER_STALE_AFTER_S", 30.0, minimum=0.1)
+INGEST_MAX_ATTEMPTS = envint("INGEST_MAX_ATTEMPTS", 3, minimum=1)
 # Deletion guard: a plan that deletes every committed partition, or more than this fraction of
 # them, stops the ingest before it writes anything, unless deletes are allowed (--allow-deletes,
 # the run page's "Delete anyway").
 INGEST_MAX_DELETE_FRACTION = envfloat("INGEST_MAX_DELETE_FRACTION", 0.5, minimum=0.0)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+# One format for every process (connectors_site.logs): time, level, logger, process and the run
+# being executed; LOG_FORMAT=json writes JSON lines. gunicorn's configuration uses the same.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+try:
+    LOGGING = logging_config(LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO"))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None

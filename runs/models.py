@@ -309,3 +309,25 @@ def format_interval(seconds: int) -> str:
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+class WorkerHeartbeat(models.Model):
+    """A running queue worker (`manage.py worker`): who it is and when it last said so.
+
+    The worker writes its row when it starts, beats every WORKER_HEARTBEAT_S and deletes it when
+    it exits cleanly; a row silent for WORKER_STALE_AFTER_S (or whose process is gone from this
+    host) is a dead worker, whose task rows the others finish (runs.ingest.recovery).
+    """
+
+    # The id django-tasks-db records in a task's worker_ids when this worker claims it.
+    worker_id = models.CharField(max_length=64, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["started_at"]
+
+    def __str__(self) -> str:
+        return f"worker {self.worker_id} ({self.hostname}:{self.pid})"

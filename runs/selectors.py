@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Max, QuerySet, Sum
 from django.utils import timezone
 
 from connections.models import CodeVersion, Connection, Connector
@@ -24,6 +24,7 @@ from runs.models import (
     Run,
     RunKind,
     RunStatus,
+    WorkerHeartbeat,
 )
 
 
@@ -174,3 +175,17 @@ def abandoned_previews(now: datetime | None = None) -> QuerySet[Run]:
     return Run.objects.filter(
         status=RunStatus.RUNNING, kind__in=PREVIEW_KINDS, started_at__lt=since
     )
+
+
+# ---------------------------------------------------------------- queue workers
+
+
+def worker_status(now: datetime | None = None) -> dict[str, Any]:
+    """How many queue workers are alive (a heartbeat within WORKER_STALE_AFTER_S) and when any
+    worker last beat: {"alive": int, "last_beat_at": datetime | None}."""
+    since = (now or timezone.now()) - timedelta(seconds=settings.WORKER_STALE_AFTER_S)
+    beats = WorkerHeartbeat.objects.aggregate(last=Max("beat_at"))
+    return {
+        "alive": WorkerHeartbeat.objects.filter(beat_at__gte=since).count(),
+        "last_beat_at": beats["last"],
+    }

@@ -33,6 +33,7 @@ from connector_engine.sandbox.registry import EnvironmentNotVisible
 from connector_engine.spark.server import SparkServerError
 from connector_engine.spark.sessions import SessionPoolBusy
 from connectors_site import engine_config
+from connectors_site.logs import run_logging
 from environments.services import connector_environment_ensure
 from environments.tasks import connector_environment_start
 from runs import selectors
@@ -199,37 +200,40 @@ def preview_run(
     run.timer = timer  # the view adds its rendering and sends the phases (Server-Timing)
     if run.status != RunStatus.RUNNING:
         return run  # refused: too many previews are running
-    try:
-        request = connector_request(
-            connector,
-            action=action,
-            limits=engine_config.preview_limits(
-                row_limit=row_limit, max_objects=max_objects, timeout_s=timeout_s
-            ),
-            code=code,
-            interface=interface,
-            parser=parser,
-            parser_options=parser_options,
-            object=object,
-        )
-        if wait_for_environment:  # may build: waits
-            environment = connector_environment_ensure(connector=connector, packages=packages)
-        else:
-            environment = connector_environment_start(connector=connector, packages=packages)
-        run.parameters["environment"] = environment.key
-        timer.mark("prepare")
-        if environment.ok:
-            result = run_in_sandbox(request, environment=environment.ready)
-            timer.mark("sandbox")
-            timer.add(result.timings, prefix="sandbox-")
-        else:
-            result = SandboxResult(ok=False, action=action, error=environment.run_error())
-    except BaseException as exc:
-        # Finish the run, or it would count as running against the caps for a long while.
-        error = make_error(ErrorType.INTERNAL_ERROR, f"The preview stopped: {type(exc).__name__}")
-        run_record_result(run=run, result=SandboxResult(ok=False, action=action, error=error))
-        raise
-    run_record_result(run=run, result=result)
+    with run_logging(run.pk):  # what is logged meanwhile names the run
+        try:
+            request = connector_request(
+                connector,
+                action=action,
+                limits=engine_config.preview_limits(
+                    row_limit=row_limit, max_objects=max_objects, timeout_s=timeout_s
+                ),
+                code=code,
+                interface=interface,
+                parser=parser,
+                parser_options=parser_options,
+                object=object,
+            )
+            if wait_for_environment:  # may build: waits
+                environment = connector_environment_ensure(connector=connector, packages=packages)
+            else:
+                environment = connector_environment_start(connector=connector, packages=packages)
+            run.parameters["environment"] = environment.key
+            timer.mark("prepare")
+            if environment.ok:
+                result = run_in_sandbox(request, environment=environment.ready)
+                timer.mark("sandbox")
+                timer.add(result.timings, prefix="sandbox-")
+            else:
+                result = SandboxResult(ok=False, action=action, error=environment.run_error())
+        except BaseException as exc:
+            # Finish the run, or it would count as running against the caps for a long while.
+            error = make_error(
+                ErrorType.INTERNAL_ERROR, f"The preview stopped: {type(exc).__name__}"
+            )
+            run_record_result(run=run, result=SandboxResult(ok=False, action=action, error=error))
+            raise
+        run_record_result(run=run, result=result)
     timer.mark("record")
     return run
 

@@ -10,6 +10,7 @@ from django_tasks import task
 
 from connections.models import Connector
 from connector_engine.protocol import IngestEngine
+from runs.ingest.recovery import IngestQueue
 from runs.ingest.services import ingest_create, ingest_execute
 from runs.models import Run
 
@@ -18,6 +19,12 @@ from runs.models import Run
 def ingest_run(run_id: int) -> str:
     """Execute one queued ingest run; return its final status."""
     return ingest_execute(run_id=run_id).status
+
+
+# How recovery (runs.ingest.recovery) hands a queued ingest to the workers again.
+INGEST_QUEUE = IngestQueue(
+    task_path=ingest_run.module_path, enqueue=lambda run_id: ingest_run.enqueue(run_id=run_id)
+)
 
 
 def ingest_enqueue(

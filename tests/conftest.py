@@ -85,6 +85,7 @@ def source() -> Iterator[FakeSource]:
 def ingest_settings(settings, tmp_path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users
     settings.PARTITIONS_DIR = tmp_path / "partitions"
+    settings.PARTITIONS_URL = ""  # never an operator's store: the folder above
     settings.INGEST_CONCURRENCY = 2
 
 

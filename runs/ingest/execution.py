@@ -36,6 +36,7 @@ from connector_engine.ingest.planner import PartitionPlan
 from connector_engine.ingest.run_logs import RunLogs
 from connector_engine.protocol import Action, ErrorType, IngestEngine, make_error
 from connectors_site import engine_config
+from connectors_site.logs import run_logging, set_run_id
 from environments.services import connector_environment_ensure
 from runs import services, storage
 from runs.ingest.commits import IngestCommits, RunProgress
@@ -52,6 +53,7 @@ from runs.ingest.spark_reads import SparkReads
 from runs.models import JobAction, JobStatus, Partition, PartitionJob, Run, RunKind, RunStatus
 from runs.services import connector_request
 from runs.timing import PhaseTimer
+from runs.workers import local_process_is_gone
 
 logger = logging.getLogger(__name__)
 
@@ -83,17 +85,8 @@ def executor_is_gone(run: Run, now: datetime) -> bool:
     if (now - run.heartbeat_at).total_seconds() > settings.INGEST_STALE_AFTER_S:
         return True
     host, _, pid = run.executor.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine: only its heartbeat tells
-    if int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    # Another machine: only its heartbeat tells.
+    return pid.isdigit() and local_process_is_gone(host, int(pid))
 
 
 def ingest_claim(*, run_id: int) -> Run | None:
@@ -149,7 +142,10 @@ class IngestExecution:
         # The sandbox engine holds one of INGEST_CONCURRENCY read slots only while a request
         # runs, so one thread writes Parquet while another reads: room for both in the pool.
         self.pool = ThreadPoolExecutor(
-            max_workers=2 * self.concurrency, thread_name_prefix="ingest-read"
+            max_workers=2 * self.concurrency,
+            thread_name_prefix="ingest-read",
+            initializer=set_run_id,  # what the readers log names the run
+            initargs=(run.pk,),
         )
         self.last_cancel_check = 0.0
         self.read_count = 0
@@ -164,21 +160,22 @@ class IngestExecution:
 
     def execute(self) -> Run:
         """Run the ingest to its end; never leaves the run "running" when it returns."""
-        try:
-            self._execute()
-        except BaseException as exc:
-            self.cancel.set()  # kill whatever is still running in the sandbox
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            if isinstance(exc, Exception):
-                logger.exception("ingest run %s failed", self.run.pk)
-                error = make_error(ErrorType.INTERNAL_ERROR, f"The ingest failed: {exc!r}")
-                error["traceback"] = traceback.format_exc()
-                self._finish(RunStatus.FAILED, error)
-                return self.run
-            self._finish(RunStatus.INTERRUPTED, interrupted_error(type(exc).__name__))
-            raise
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        with run_logging(self.run.pk):
+            try:
+                self._execute()
+            except BaseException as exc:
+                self.cancel.set()  # kill whatever is still running in the sandbox
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                if isinstance(exc, Exception):
+                    logger.exception("ingest run %s failed", self.run.pk)
+                    error = make_error(ErrorType.INTERNAL_ERROR, f"The ingest failed: {exc!r}")
+                    error["traceback"] = traceback.format_exc()
+                    self._finish(RunStatus.FAILED, error)
+                    return self.run
+                self._finish(RunStatus.INTERRUPTED, interrupted_error(type(exc).__name__))
+                raise
+            finally:
+                self.pool.shutdown(wait=True, cancel_futures=True)
         return self.run
 
     def _execute(self) -> None:
@@ -346,8 +343,17 @@ class IngestExecution:
             self.progress.beat()
         if self.on_progress is not None:
             self.on_progress(self.run)
-        run = Run.objects.filter(pk=self.run.pk)
-        if run.filter(cancel_requested_at__isnull=False).exists():
+        state = (
+            Run.objects.filter(pk=self.run.pk)
+            .values_list("status", "executor", "cancel_requested_at")
+            .first()
+        )
+        if state is None or state[:2] != (RunStatus.RUNNING, self.run.executor):
+            # Taken for dead (a heartbeat silent too long) and recovered: another process owns
+            # the run now, or it has ended. Stop at once; _finish will not touch it.
+            self.cancelled_by = "stop"
+            self.cancel.set()
+        elif state[2] is not None:
             self.cancelled_by = "cancel"
             self.cancel.set()
 
@@ -375,14 +381,16 @@ class IngestExecution:
         )
 
     def _finish(self, status: str, error: dict[str, Any] | None = None) -> None:
-        """Record the outcome; the conditional update never overwrites a finished run."""
+        """Record the outcome; the conditional update never overwrites a finished run, nor one
+        another process executes now."""
         run = self.run
         now = timezone.now()
         result = dict(run.result or {})
         result["failed_partitions"] = self.failed_names[:MAX_FAILED_NAMES]
         result["failed_count"] = len(self.failed_names)
         self.timer.mark("finish")
-        result["timings_ms"] = {name: round(ms, 1) for name, ms in self.timer.phases.items()}
+        # [phase, ms] pairs in the order they ran: PostgreSQL's jsonb keeps no key order.
+        result["timings_ms"] = [[name, round(ms, 1)] for name, ms in self.timer.phases.items()]
         fields = {
             "status": status,
             "parameters": run.parameters,
@@ -396,7 +404,10 @@ class IngestExecution:
             "heartbeat_at": now,
             "duration_ms": int((time.monotonic() - self.started) * 1000),
         }
-        Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(**fields)
+        # Only while this process still owns the run: recovery may have handed it on.
+        Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, executor=run.executor).update(
+            **fields
+        )
         run.refresh_from_db()
 
 

@@ -3,7 +3,7 @@
 An engine gets a ReadContext (what to read with, never the executor) and reads partitions in
 the executor's pool threads: `batch_size(remaining)` says how many planned reads its next
 `read(reads)` takes (0: none until a batch in flight ends), and `read` reads them, writes each
-partition's Arrow table to its own Parquet file (staged, then fsynced and renamed together:
+partition's Arrow table to its own Parquet file (staged, then published together:
 runs.storage) and returns a BatchOutcome. Engines never touch the database and never raise;
 the executor commits what they return (runs.ingest.commits). `SandboxReads` reads in sandboxed
 children on this machine; `runs.ingest.spark_reads.SparkReads` reads everything as one Spark
@@ -98,7 +98,7 @@ class ReadContext:
         return self.execute(request, cancel=self.cancel, environment=self.environment)
 
     def storage_path(self, name: str, fingerprint: str) -> str:
-        """Where this run stores a partition's new file (relative to PARTITIONS_DIR)."""
+        """Where this run stores a partition's new file (relative to the partitions store)."""
         return storage.partition_storage_path(
             self.connector_id, name, fingerprint, self.code_fingerprint
         )

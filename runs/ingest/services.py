@@ -5,8 +5,9 @@ transaction commits, a django-tasks task (`runs.tasks.ingest_run`) that the work
 (`manage.py worker`) picks up and hands to `ingest_execute`. `ingest_execute` claims the run
 with a conditional UPDATE (queued -> running), so a run is executed at most once, and returns
 when it is finished (runs.ingest.execution). `ingest_cancel` stops a run; `ingest_recover` marks
-runs whose executing process died "interrupted" and removes their leftover files. `ingest_plan`
-answers "what will the next ingest do?" without writing.
+runs whose executing process died "interrupted" and removes their leftover files (the worker
+queues them again instead: runs.ingest.recovery). `ingest_plan` answers "what will the next
+ingest do?" without writing.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from connector_engine.protocol import Action, ErrorType, IngestEngine, Interface
 from connectors_site import engine_config
 from environments.services import connector_environment_ensure
 from runs import storage
-from runs.ingest.execution import IngestExecution, executor_is_gone, ingest_claim
+from runs.ingest import recovery
+from runs.ingest.execution import IngestExecution, ingest_claim
 from runs.ingest.planning import IngestPlan, ListingOutcome, ingest_code, ingest_inputs, plan_ingest
-from runs.models import WRITING_RUNS, JobStatus, Partition, PartitionJob, Run, RunKind, RunStatus
+from runs.models import WRITING_RUNS, Run, RunKind, RunStatus
 from runs.services import connector_request, run_in_sandbox
 
 
@@ -152,54 +154,13 @@ def ingest_recover(*, connector: Connector | None = None) -> list[int]:
 
     A run's process is gone when its heartbeat is older than INGEST_STALE_AFTER_S, or when it
     ran on this host under a PID that no longer exists. Temporary and unreferenced Parquet files
-    are then removed for every connector (or just `connector`) with no running ingest.
-    Returns the ids of the runs marked interrupted. The worker calls this when it starts.
+    are then removed for every connector (or just `connector`) with no active ingest. Returns
+    the ids of the runs marked interrupted. The worker goes further (queues such runs again:
+    runs.ingest.recovery.worker_recover); creating and cancelling an ingest call this.
     """
-    now = timezone.now()
-    running = Run.objects.filter(kind=RunKind.INGEST, status=RunStatus.RUNNING)
-    if connector is not None:
-        running = running.filter(connector=connector)
-    interrupted = []
-    for run in running.only("pk", "executor", "heartbeat_at"):
-        if not executor_is_gone(run, now):
-            continue
-        updated = Run.objects.filter(
-            pk=run.pk, status=RunStatus.RUNNING, heartbeat_at=run.heartbeat_at
-        ).update(
-            status=RunStatus.INTERRUPTED,
-            finished_at=now,
-            **Run.error_fields(
-                make_error(
-                    ErrorType.INTERRUPTED,
-                    f"The process executing this ingest ({run.executor or 'unknown'}) stopped "
-                    "without finishing it. Partitions committed before that stay; the next ingest "
-                    "reads the rest.",
-                )
-            ),
-        )
-        if updated:  # another process may have recovered it first
-            PartitionJob.objects.filter(
-                run_id=run.pk, status__in=(JobStatus.PENDING, JobStatus.RUNNING)
-            ).update(
-                status=JobStatus.CANCELLED,
-                finished_at=now,
-                **PartitionJob.error_fields(make_error(ErrorType.INTERRUPTED, "")),
-            )
-            interrupted.append(run.pk)
+    _, interrupted = recovery.running_ingests_recover(queue=None, connector=connector)
     ids = [connector.pk] if connector is not None else storage.connector_directories()
-    busy = set(
-        Run.objects.filter(kind=RunKind.INGEST, status=RunStatus.RUNNING, connector_id__in=ids)
-        .filter(WRITING_RUNS)
-        .values_list("connector_id", flat=True)
-    )
-    for connector_id in ids:
-        if connector_id not in busy:
-            keep = set(
-                Partition.objects.filter(connector_id=connector_id).values_list(
-                    "storage_path", flat=True
-                )
-            )
-            storage.sweep_connector_directory(connector_id, keep)
+    recovery.partition_folders_sweep(ids)
     return interrupted
 
 

@@ -4,8 +4,8 @@
 wrapped as a Spark Python Data Source (connector_engine.spark.source): one Spark partition per
 planned object; Spark's Python workers call the reader and yield Arrow batches; Spark writes
 Parquet, partitioned by object, to a staging directory (connector_engine.spark.job); each
-object's file is then moved into runs.storage's layout and committed by the executor exactly
-as a sandbox read is (same Partition rows, same crash guarantees).
+object's file is then moved (or uploaded) into runs.storage's store and committed by the
+executor exactly as a sandbox read is (same Partition rows, same crash guarantees).
 
 Decisions:
 - The schema is taken before the job from a preview read of the first planned partitions in the
@@ -192,7 +192,7 @@ class SparkReads:
                 )
                 continue
             if item.written.rows != report.get("rows"):
-                item.temp.unlink(missing_ok=True)
+                storage.discard_staged(item)
                 outcome.error = make_error(
                     ErrorType.SPARK_JOB_FAILED,
                     f"Spark wrote {item.written.rows} rows for it, the reader gave "

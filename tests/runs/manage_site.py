@@ -6,6 +6,8 @@ pytest-django's test database: another process opening that shared SQLite file w
 process holds it would reset its WAL index whenever some other test closed a raw file handle on
 it (POSIX locks are per process), which shows up as "disk I/O error" in unrelated tests. Setup
 and enqueueing go through `manage.py shell`; checks read the site's database with sqlite3.
+`worker_site(postgres=True)` creates a fresh database on the PostgreSQL server the tests use
+instead (checks read it with psycopg), and drops it at the end.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
+import psycopg
 import pyarrow.parquet as pq
 from django.conf import settings as django_settings
 
@@ -43,16 +48,21 @@ print(json.dumps({"run": run and run.pk, "connector": connector.pk}))
 
 
 class WorkerSite:
-    """A database, partitions directory and environment for manage.py subprocesses."""
+    """A database, partitions directory and environment for manage.py subprocesses.
 
-    def __init__(self, directory: Path) -> None:
+    `postgres` names a database on the tests' PostgreSQL server (a dict of psycopg connection
+    parameters); without it the site has its own SQLite file.
+    """
+
+    def __init__(self, directory: Path, postgres: dict | None = None) -> None:
         self.directory = directory
         self.database = directory / "worker.sqlite3"
+        self.postgres = postgres
         self.partitions = directory / "partitions"
         self.env = {
             **os.environ,
             "DATA_DIR": str(django_settings.DATA_DIR),
-            "DATABASE_URL": f"sqlite:///{self.database}",
+            "DATABASE_URL": postgres_url(postgres) if postgres else f"sqlite:///{self.database}",
             "PARTITIONS_DIR": str(self.partitions),
             "INGEST_CONCURRENCY": "2",
         }
@@ -81,12 +91,12 @@ class WorkerSite:
         ids = json.loads(out.strip().splitlines()[-1])
         return ids["run"], ids["connector"]
 
-    def start_worker(self, *arguments: str) -> subprocess.Popen:
+    def start_worker(self, *arguments: str, env: dict | None = None) -> subprocess.Popen:
         argv = [sys.executable, "manage.py", "worker", "--no-reload", "--no-startup-delay"]
         return subprocess.Popen(
             [*argv, "--interval", "0.1", *arguments],
             cwd=django_settings.BASE_DIR,
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -99,6 +109,11 @@ class WorkerSite:
         return output
 
     def query(self, sql: str, *params) -> list[tuple]:
+        """Run one statement (`?` placeholders) in the site's database; return its rows."""
+        if self.postgres:
+            with psycopg.connect(**self.postgres, autocommit=True) as db:
+                cursor = db.execute(sql.replace("?", "%s"), params)
+                return cursor.fetchall() if cursor.description else []
         with sqlite3.connect(self.database, timeout=20) as db:
             return db.execute(sql, params).fetchall()
 
@@ -130,14 +145,47 @@ class WorkerSite:
         assert on_disk == referenced, "orphan or temporary files left behind"
 
 
+def uses_postgres() -> bool:
+    """Whether the tests run on PostgreSQL (DATABASE_URL=postgres://...)."""
+    return django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+def postgres_url(database: dict) -> str:
+    user = quote(database["user"], safe="") + (
+        ":" + quote(database["password"], safe="") if database["password"] else ""
+    )
+    return f"postgres://{user}@{database['host']}:{database['port']}/{database['dbname']}"
+
+
 @contextmanager
-def worker_site() -> Iterator[WorkerSite]:
-    """A migrated site in a temporary directory, removed at the end."""
+def postgres_database() -> Iterator[dict]:
+    """A fresh, empty database on the tests' PostgreSQL server, dropped at the end."""
+    default = django_settings.DATABASES["default"]
+    server = {
+        "host": default["HOST"] or "127.0.0.1",
+        "port": default["PORT"] or "5432",
+        "user": default["USER"],
+        "password": default["PASSWORD"],
+    }
+    name = f"cs_site_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(**server, dbname="postgres", autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {**server, "dbname": name}
+    finally:
+        with psycopg.connect(**server, dbname="postgres", autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def worker_site(*, postgres: bool = False) -> Iterator[WorkerSite]:
+    """A migrated site in a temporary directory, removed at the end; with `postgres`, its
+    database is a fresh one on the tests' PostgreSQL server (the tests must run on it)."""
     base = "/var/tmp" if os.access("/var/tmp", os.W_OK) else None
     directory = Path(tempfile.mkdtemp(prefix="cs-worker-site-", dir=base))
-    site = WorkerSite(directory)
-    site.manage("migrate", "--no-input", "-v", "0")
-    try:
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, directory, ignore_errors=True)
+        database = stack.enter_context(postgres_database()) if postgres else None
+        site = WorkerSite(directory, postgres=database)
+        site.manage("migrate", "--no-input", "-v", "0")
         yield site
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)

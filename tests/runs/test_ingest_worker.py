@@ -1,4 +1,5 @@
-"""The worker: runs queued ingests, survives kill -9 mid-run, recovers when it starts again.
+"""The worker: runs queued ingests, survives kill -9 mid-run, goes on with the run when it starts
+again.
 
 The worker runs as a real `manage.py worker` subprocess, in a site of its own
 (tests/runs/manage_site.py: why not pytest-django's test database).
@@ -64,26 +65,36 @@ def test_a_kill_9_mid_run_loses_nothing_and_doubles_nothing(site, source):
     (leftovers / ".x.parquet.abc.tmp").write_bytes(b"partial")
     (leftovers / "orphan.parquet").write_bytes(b"never committed")
 
-    output = site.run_batch()  # a worker starting marks the dead run interrupted
-    assert f"#{run_id}" in output
-    assert site.run_status(run_id) == RunStatus.INTERRUPTED
-    slow_jobs = site.query(
-        "SELECT DISTINCT status FROM runs_partitionjob WHERE run_id = ? AND name LIKE 'slow%'",
-        run_id,
-    )
-    assert slow_jobs == [("cancelled",)]
-    assert not leftovers.exists()
-
-    # The source changes meanwhile; a new run converges to it exactly.
+    # The slow partitions read quickly now. A worker starting finds the run's executor dead and
+    # queues it again; the next attempt reads only what was not committed.
     source.set("slow-1", "v1", rows=10)
     source.set("slow-2", "v1", rows=10)
+    output = site.run_batch()
+    assert f"Queued ingest(s) #{run_id} again" in output
+    assert site.run_status(run_id) == RunStatus.SUCCEEDED
+    (parameters,) = site.query("SELECT parameters FROM runs_run WHERE id = ?", run_id)[0]
+    assert json.loads(parameters)["attempt"] == 2
+    slow_jobs = site.query(
+        "SELECT status, COUNT(*) FROM runs_partitionjob WHERE run_id = ? AND name LIKE 'slow%' "
+        "GROUP BY status",
+        run_id,
+    )
+    assert dict(slow_jobs) == {"cancelled": 2, "succeeded": 2}  # killed once, then read once
+    reads = site.query(
+        "SELECT name FROM runs_partitionjob WHERE run_id = ? AND status = 'succeeded'", run_id
+    )
+    assert sorted(name for (name,) in reads) == ["a", "b", "c", "slow-1", "slow-2"]
+    assert not leftovers.exists()
+    site.assert_matches_source(connector_id, source)
+
+    # The source changes meanwhile; a new run converges to it exactly.
     source.set("c", "v2", rows=4)
     source.remove("a")
     second, _ = site.enqueue("crashy", source.code)
     site.run_batch()
     assert site.run_status(second) == RunStatus.SUCCEEDED
     (result,) = site.query("SELECT result FROM runs_run WHERE id = ?", second)[0]
-    assert json.loads(result)["plan"]["counts"] == {"read": 3, "skip": 1, "delete": 1}
+    assert json.loads(result)["plan"]["counts"] == {"read": 1, "skip": 3, "delete": 1}
     site.assert_matches_source(connector_id, source)
 
 

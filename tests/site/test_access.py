@@ -9,7 +9,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = {"/accounts/login/", "/admin/login/"}  # the two login pages
+# The two login pages, and the health check (tests/site/test_healthz.py).
+PUBLIC = {"/accounts/login/", "/admin/login/", "/healthz"}
 API = "/api/v1/"  # answers 401 in JSON (tests/api), its docs page aside
 
 

@@ -3,6 +3,11 @@
 While a run executes here (--wait), progress lines go to stderr: when the numbers change (once
 a second at most) and every PROGRESS_EVERY_S seconds; stdout keeps only the summary (one JSON
 object with --json).
+
+--wait creates the run and claims it here at once. Should this process die before the claim, a
+worker gives the queued run a task and runs it (runs.ingest.recovery); should it die while
+running it (not Ctrl-C, which ends it "interrupted"), a worker goes on from what was committed.
+Should a worker claim it first, this command waits for the worker to finish it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_LISTED_NAMES = 50
 PROGRESS_EVERY_S = 5.0  # a progress line at least this often while a run executes here
 PROGRESS_MIN_S = 1.0  # and at most this often, when its numbers change
+POLL_S = 0.5  # how often --wait looks at a run another process executes
 
 
 def usage_error(message: str) -> CommandError:
@@ -86,6 +92,8 @@ class Command(BaseCommand):
                 progress = ProgressLines(self.stderr.write) if options["wait"] else None
                 try:
                     run = services.ingest_execute(run_id=run.pk, on_progress=progress)
+                    if not run.is_finished:  # a worker claimed it first (see the docstring)
+                        run = wait_until_finished(run, progress)
                 except KeyboardInterrupt:
                     run.refresh_from_db()
                     self.stderr.write(f"Interrupted: ingest #{run.pk} is {run.status}.")
@@ -149,6 +157,16 @@ class ProgressLines:
         if last or changed or since >= PROGRESS_EVERY_S:
             self.write(progress_line(progress))
             self.written_at, self.numbers = self.clock(), numbers
+
+
+def wait_until_finished(run: Run, progress: ProgressLines | None) -> Run:
+    """Wait for a run another process executes to finish, reporting its progress."""
+    while not run.is_finished:
+        time.sleep(POLL_S)
+        run.refresh_from_db()
+        if progress is not None:
+            progress(run)
+    return run
 
 
 def progress_line(progress: dict[str, Any]) -> str:

@@ -1,17 +1,21 @@
-"""The background worker: recover from a dead worker's runs, then run django-tasks-db's worker.
+"""The background worker: recover what dead processes left, then run django-tasks-db's worker.
 
 `make run` starts this instead of `db_worker` (django_tasks_db comes before runs in
 INSTALLED_APPS, so a `db_worker` command here would be shadowed by the original). It accepts
-every db_worker option (--batch, --max-tasks, --interval, --no-reload, ...).
+every db_worker option (--batch, --max-tasks, --interval, --no-reload, ...). Several workers may
+share one database (and partitions directory).
 
-On start it calls `ingest_recover()`: ingests left "running" by a dead process become
-"interrupted" and leftover temporary / unreferenced Parquet files are removed. It then deletes
-finished runs past RUN_RETENTION_DAYS, and again every day in a thread (runs.retention.RunPruner)
-that stops with the worker. It queues the ingests of due schedules (runs.schedules.enqueue_due)
-at start and then every few seconds in another thread (ScheduleTicker). On the first
-SIGTERM or Ctrl-C a running ingest stops at once (its sandboxed reads are killed, the run
-ends "interrupted", committed partitions stay) and the worker exits; a second one exits
-immediately.
+A worker registers a heartbeat row under its worker id, beats it every WORKER_HEARTBEAT_S in a
+thread (runs.workers.WorkerBeat) and deletes it when it exits cleanly. When it starts and then
+every few seconds (runs.ingest.recovery.IngestRecovery) it recovers what dead processes left:
+task rows of dead workers end failed, ingests whose executor died are queued again for any
+worker to go on (INGEST_MAX_ATTEMPTS in all, then "interrupted"), queued ingests without a task
+get one, leftover temporary / unreferenced Parquet files and sandbox folders are removed. It
+deletes finished runs past RUN_RETENTION_DAYS at start and daily (runs.retention.RunPruner), and
+queues the ingests of due schedules (runs.schedules.enqueue_due) at start and every few seconds
+(ScheduleTicker). On the first SIGTERM or Ctrl-C a running ingest stops at once (its sandboxed
+reads are killed, the run ends "interrupted", committed partitions stay) and the worker exits;
+a second one exits immediately.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from django.db import DatabaseError
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
 from django_tasks_db.management.commands import db_worker
 
-from runs.ingest import execution, services
+from runs import tasks, workers
+from runs.ingest import execution, recovery
 from runs.retention import RunPruner
 from runs.schedules import ScheduleTicker, enqueue_due
 
@@ -38,39 +43,62 @@ class IngestAwareWorker(db_worker.Worker):
 
 class Command(db_worker.Command):
     help = (
-        "Run the background worker (django-tasks-db) after marking ingests of dead workers "
-        "interrupted and removing their leftover files; prune finished runs past their "
-        "retention at start and daily; queue the ingests of due schedules every few seconds."
+        "Run the background worker (django-tasks-db) with a heartbeat; at start and every few "
+        "seconds, finish the tasks of dead workers, queue their ingests again (or mark them "
+        "interrupted), give queued ingests without a task one, and remove leftover files; prune "
+        "finished runs past their retention at start and daily; queue the ingests of due "
+        "schedules every few seconds."
     )
 
     def handle(self, *, verbosity: int, **options) -> None:
         self.configure_logging(verbosity)
-        interrupted = services.ingest_recover()
-        if interrupted and verbosity:
-            ids = ", ".join(f"#{pk}" for pk in interrupted)
-            self.stdout.write(f"Marked ingest(s) {ids} interrupted (their worker had died).")
-        pruner = RunPruner()
-        try:
-            removed = pruner.tick()
-        except DatabaseError:  # the worker still runs; the pruner's thread retries later
-            logger.exception("Pruning runs failed; retrying later.")
-        else:
-            if removed and verbosity:
-                self.stdout.write(f"Removed {removed} finished run(s) past their retention.")
-        try:
-            scheduled = enqueue_due()
-        except DatabaseError:  # the ticker's thread retries in a few seconds
-            logger.exception("Queuing scheduled ingests failed; retrying later.")
-        else:
-            if scheduled and verbosity:
-                ids = ", ".join(f"#{run.pk}" for run in scheduled)
-                self.stdout.write(f"Queued scheduled ingest(s) {ids}.")
         reloading = options["reload"] and not options["batch"]
         if reloading and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true":
             self.run_worker(**options)  # the reloader's parent: the worker runs in its child
             return
-        with pruner.running(), ScheduleTicker().running():
-            self.run_worker(**options)
+        worker_id = options["worker_id"]
+        workers.worker_register(worker_id=worker_id)  # before it claims anything
+        try:
+            pruner = RunPruner()
+            self.start_up(pruner, verbose=bool(verbosity))
+            with (
+                workers.WorkerBeat(worker_id).running(),
+                recovery.IngestRecovery(tasks.INGEST_QUEUE).running(),
+                pruner.running(),
+                ScheduleTicker().running(),
+            ):
+                self.run_worker(**options)
+        finally:
+            workers.worker_forget(worker_id=worker_id)
+
+    def start_up(self, pruner: RunPruner, *, verbose: bool) -> None:
+        """Recover, prune and queue due schedules once before taking tasks; the threads retry
+        what fails here."""
+        steps = [
+            ("Recovering", self.recover),
+            ("Pruning runs", lambda: self.prune(pruner)),
+            ("Queuing scheduled ingests", self.enqueue_scheduled),
+        ]
+        for what, step in steps:
+            try:
+                lines = step()
+            except DatabaseError:
+                logger.exception("%s failed; retrying later.", what)
+                continue
+            for line in lines if verbose else []:
+                self.stdout.write(line)
+
+    def recover(self) -> list[str]:
+        return recovery.worker_recover(queue=tasks.INGEST_QUEUE, sweep_all=True).report()
+
+    def prune(self, pruner: RunPruner) -> list[str]:
+        removed = pruner.tick()
+        return [f"Removed {removed} finished run(s) past their retention."] if removed else []
+
+    def enqueue_scheduled(self) -> list[str]:
+        scheduled = enqueue_due()
+        ids = ", ".join(f"#{run.pk}" for run in scheduled)
+        return [f"Queued scheduled ingest(s) {ids}."] if scheduled else []
 
     def run_worker(
         self,

@@ -6,9 +6,11 @@ and name-resolution files, the engine and the interpreter, and the folders the o
 connector code read, all read-only; a fresh /dev and /proc and a private /tmp; then the binds a
 caller asks for. Nothing else of the host exists there (no home, no data directory, no project
 source, no /etc/shadow or pip.conf). A hidden path that lies inside what the view shows is still
-covered, the engine bound back inside it. Namespaces: PID, IPC, UTS and cgroup (not for a JVM)
-are private; the network is shared. As root, bubblewrap runs without a user namespace and every
-capability is dropped but the ones the caller keeps; otherwise a user namespace is unshared.
+covered, the engine bound back inside it. Binds name resolved paths; the symbolic links on the
+way to the interpreter (a `.venv` that links to another folder) are made again in the view.
+Namespaces: PID, IPC, UTS and cgroup (not for a JVM) are private; the network is shared. As
+root, bubblewrap runs without a user namespace and every capability is dropped but the ones the
+caller keeps; otherwise a user namespace is unshared.
 Without bwrap, callers run unwrapped and say "reduced isolation".
 """
 
@@ -51,6 +53,40 @@ def engine_paths() -> tuple[str, ...]:
         os.path.dirname(os.path.realpath(sys.executable)),
     }
     return tuple(sorted(str(Path(path).resolve()) for path in paths))
+
+
+@functools.cache
+def engine_links() -> tuple[tuple[str, str], ...]:
+    """The symbolic links on the way to the interpreter as this process names it (a `.venv` that
+    links to another folder, say), as (target, link) pairs: `engine_paths` binds only resolved
+    paths, so a view must make these again for `sys.executable` to start in it."""
+    names = (sys.executable, sys.prefix, sys.base_prefix)
+    links = [link for path in names for link in symlinks_to(path)]
+    return tuple(dict.fromkeys(links))
+
+
+def symlinks_to(path: str) -> list[tuple[str, str]]:
+    """The symbolic links followed, in order, when `path` is resolved, as (target as written,
+    link) pairs, the link named by its resolved parent."""
+    links: list[tuple[str, str]] = []
+    current, parts = "/", list(Path(os.path.abspath(path)).parts[1:])
+    while parts and len(links) < 40:  # 40: the kernel's own bound on links followed
+        name = parts.pop(0)
+        if name in {"", "."}:
+            continue
+        if name == "..":
+            current = os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, name)
+        if not os.path.islink(candidate):
+            current = candidate
+            continue
+        target = os.readlink(candidate)
+        links.append((target, candidate))
+        if os.path.isabs(target):
+            current = "/"
+        parts = [part for part in Path(target).parts if part != "/"] + parts
+    return links
 
 
 def closed_ancestors(paths: Iterable[str]) -> list[str]:
@@ -130,9 +166,21 @@ def bwrap_filesystem(
             covered.append(path)
         elif os.path.exists(path):
             argv += ["--ro-bind", "/dev/null", path]
-    for path in kept_within(covered, engine_paths()):
+    kept = kept_within(covered, engine_paths())
+    for path in kept:
         # No cover may hide our own code or interpreter.
         argv += [*_directories_to(path, made), "--ro-bind", path, path]
+    for target, link in engine_links():
+        # The interpreter reached through a link: make the link again where the view lacks it.
+        parent = Path(os.path.dirname(link))
+        shows = any(parent.is_relative_to(root) for root in [*system, *shown])
+        hides = any(parent.is_relative_to(path) for path in covered) and not any(
+            parent.is_relative_to(path) for path in kept
+        )
+        if shows and not hides:
+            continue
+        argv += [*_directories_to(link, made), "--symlink", target, link]
+        made.add(link)
     for source, target in readonly_binds:
         argv += [*_directories_to(target, made), "--ro-bind", source, target]
     for source, target in writable_binds:
