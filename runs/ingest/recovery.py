@@ -289,6 +289,15 @@ def orphan_ingests_hand_over(*, queue: IngestQueue, now: datetime | None = None)
     return handed
 
 
+def ingest_abandoned(run: Run, *, queue: IngestQueue, now: datetime | None = None) -> bool:
+    """Whether a queued ingest has had no live task for ORPHAN_AFTER_S: whoever created it died
+    before handing it over or running it (e.g. a killed `ingest --wait`)."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=ORPHAN_AFTER_S)
+    if run.status != RunStatus.QUEUED or run.enqueued_at is None or run.enqueued_at >= cutoff:
+        return False
+    return run.pk not in _ingests_with_a_live_task(queue)
+
+
 def _ingests_with_a_live_task(queue: IngestQueue) -> set[int]:
     """Run ids that a ready or running ingest task names."""
     live = DBTaskResult.objects.filter(

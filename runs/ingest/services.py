@@ -38,8 +38,9 @@ class InvalidIngestOption(ValueError):
 class IngestAlreadyActive(Exception):
     """The connector already has a queued or running ingest (only one at a time)."""
 
-    def __init__(self, run: Run) -> None:
-        super().__init__(f"ingest #{run.pk} of this connector is already {run.status}")
+    def __init__(self, run: Run, hint: str = "") -> None:
+        message = f"ingest #{run.pk} of this connector is already {run.status}"
+        super().__init__(f"{message}; {hint}" if hint else message)
         self.run = run
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from runs.ingest import services as ingest_services
 from runs.management.commands import ingest as ingest_command
 from runs.models import Run, RunStatus
+from runs.tasks import ingest_run
 from tests.factories import make_connector
 from tests.runs.ingest_helpers import committed
 from tests.runs.manage_site import worker_site
@@ -168,6 +171,53 @@ def test_it_refuses_a_second_active_ingest(source_connector, capsys):
     code, _, err = run_command(capsys, source_connector.slug)
     assert code == 1
     assert "already queued" in err
+
+
+def abandoned_run(connector, seconds_ago: float = 60, **options) -> Run:
+    """A queued ingest whose creator died before handing it over (no task), created a while
+    ago: what a killed `ingest --wait` leaves."""
+    run = ingest_services.ingest_create(connector=connector, **options)
+    enqueued_at = timezone.now() - timedelta(seconds=seconds_ago)
+    Run.objects.filter(pk=run.pk).update(enqueued_at=enqueued_at)
+    return run
+
+
+def test_wait_takes_over_an_abandoned_queued_ingest(source_connector, capsys):
+    run = abandoned_run(source_connector)
+    code, out, err = run_command(capsys, source_connector.slug, "--wait", "--json")
+    assert code == 0, err
+    assert f"Ingest #{run.pk} was queued, then abandoned" in err
+    assert json.loads(out)["status"] == "succeeded"
+    assert list(Run.objects.values_list("pk", "status")) == [(run.pk, RunStatus.SUCCEEDED)]
+    assert committed(source_connector) == {"a": "v1", "b": "v1"}
+
+
+def test_wait_leaves_a_queued_ingest_that_is_not_abandoned(source_connector, capsys):
+    abandoned_run(source_connector, seconds_ago=1)  # its creator may still hand it over
+    code, _, err = run_command(capsys, source_connector.slug, "--wait")
+    assert code == 1 and "already queued" in err
+    queued = abandoned_run(make_connector(connection=source_connector.connection, name="Other"))
+    ingest_run.enqueue(run_id=queued.pk)  # a worker will run it
+    code, _, err = run_command(capsys, "other", "--wait")
+    assert code == 1 and "already queued" in err
+
+
+def test_wait_with_other_options_says_how_to_go_on(source_connector, capsys):
+    abandoned_run(source_connector, allow_deletes=True)
+    code, _, err = run_command(capsys, source_connector.slug, "--wait")
+    assert code == 1
+    assert "abandoned (no worker has it) with other options" in err
+
+
+def test_ctrl_c_before_the_run_began_cancels_it(source_connector, capsys, monkeypatch):
+    def interrupted(*, run_id):  # Ctrl-C arrives as the run is about to be claimed
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ingest_services, "ingest_claim", interrupted)
+    code, _, err = run_command(capsys, source_connector.slug, "--wait")
+    run = Run.objects.get()
+    assert code == 1 and f"Interrupted: ingest #{run.pk} is cancelled." in err
+    assert run.status == RunStatus.CANCELLED
 
 
 def test_cancel_cancels_the_active_ingest(source_connector, capsys):

@@ -5,9 +5,11 @@ a second at most) and every PROGRESS_EVERY_S seconds; stdout keeps only the summ
 object with --json).
 
 --wait creates the run and claims it here at once. Should this process die before the claim, a
-worker gives the queued run a task and runs it (runs.ingest.recovery); should it die while
-running it (not Ctrl-C, which ends it "interrupted"), a worker goes on from what was committed.
-Should a worker claim it first, this command waits for the worker to finish it.
+worker gives the queued run a task and runs it (runs.ingest.recovery), or, with no worker, the
+next `ingest --wait` with the same options takes it over; should it die while running it (not
+Ctrl-C, which cancels a run not yet begun and ends a running one "interrupted"), a worker goes
+on from what was committed. Should a worker claim it first, this command waits for the worker
+to finish it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 from connections.models import Connector
 from connector_engine.protocol import ErrorType, IngestEngine
 from runs import selectors, tasks
-from runs.ingest import services
+from runs.ingest import recovery, services
 from runs.models import Run, RunStatus
 
 # Exit statuses: the run succeeded (or was queued / cancelled) / the run failed / bad usage.
@@ -31,6 +33,10 @@ MAX_LISTED_NAMES = 50
 PROGRESS_EVERY_S = 5.0  # a progress line at least this often while a run executes here
 PROGRESS_MIN_S = 1.0  # and at most this often, when its numbers change
 POLL_S = 0.5  # how often --wait looks at a run another process executes
+ABANDONED_HINT = (
+    "it was abandoned (no worker has it) with other options than these: cancel it with "
+    "--cancel, or give the same options to run it here"
+)
 
 
 def usage_error(message: str) -> CommandError:
@@ -83,12 +89,10 @@ class Command(BaseCommand):
         allow_deletes = options["allow_deletes"]
         try:
             if options["wait"] or options["dry_run"]:
-                run = services.ingest_create(
-                    connector=connector,
-                    dry_run=options["dry_run"],
-                    engine=engine,
-                    allow_deletes=allow_deletes,
-                )
+                if options["dry_run"]:
+                    run = services.ingest_create(connector=connector, dry_run=True, engine=engine)
+                else:
+                    run = self.create_or_adopt(connector, engine, allow_deletes)
                 progress = ProgressLines(self.stderr.write) if options["wait"] else None
                 try:
                     run = services.ingest_execute(run_id=run.pk, on_progress=progress)
@@ -96,6 +100,8 @@ class Command(BaseCommand):
                         run = wait_until_finished(run, progress)
                 except KeyboardInterrupt:
                     run.refresh_from_db()
+                    if run.status == RunStatus.QUEUED:  # stopped before it began: not for later
+                        services.ingest_cancel(run=run)
                     self.stderr.write(f"Interrupted: ingest #{run.pk} is {run.status}.")
                     raise SystemExit(EXIT_FAILED) from None
                 if progress is not None:
@@ -118,6 +124,24 @@ class Command(BaseCommand):
             self.stdout.write(format_summary(summary))
         if run.status not in (RunStatus.QUEUED, RunStatus.SUCCEEDED):
             raise SystemExit(EXIT_FAILED)
+
+    def create_or_adopt(self, connector: Connector, engine: str, allow_deletes: bool) -> Run:
+        """Create the run to execute here; or take over an abandoned queued one with the same
+        options (its creator died before running it, and no worker has it)."""
+        try:
+            return services.ingest_create(
+                connector=connector, engine=engine, allow_deletes=allow_deletes
+            )
+        except services.IngestAlreadyActive as exc:
+            run = exc.run
+            if not recovery.ingest_abandoned(run, queue=tasks.INGEST_QUEUE):
+                raise
+            if not _same_options(run, engine, allow_deletes):
+                raise services.IngestAlreadyActive(run, hint=ABANDONED_HINT) from None
+            self.stderr.write(
+                f"Ingest #{run.pk} was queued, then abandoned (no worker has it): running it here."
+            )
+            return run
 
     def cancel(self, connector: Connector, as_json: bool) -> None:
         run = selectors.active_ingest(connector)
@@ -157,6 +181,10 @@ class ProgressLines:
         if last or changed or since >= PROGRESS_EVERY_S:
             self.write(progress_line(progress))
             self.written_at, self.numbers = self.clock(), numbers
+
+
+def _same_options(run: Run, engine: str, allow_deletes: bool) -> bool:
+    return run.engine == engine and bool(run.parameters.get("allow_deletes")) == allow_deletes
 
 
 def wait_until_finished(run: Run, progress: ProgressLines | None) -> Run:
