@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,11 @@ def sandbox(request, packages: Path) -> Iterator[Sandbox]:
     assert wait_for_no_leftovers(allow_forkserver=False) == []
 
 
+LIMITS = Limits(timeout_s=20, memory_mb=512)
+
+
 def loaded_before_the_run(sandbox: Sandbox, tenant: str) -> bool:
-    limits = Limits(timeout_s=20, memory_mb=512)
-    request = SandboxRequest(action="read", code=CONNECTOR, tenant=tenant, limits=limits)
+    request = SandboxRequest(action="read", code=CONNECTOR, tenant=tenant, limits=LIMITS)
     result = run_action(request, sandbox=sandbox)
     assert result.ok, result.error
     time.sleep(SPARE_READY_S)
@@ -88,6 +91,28 @@ def test_a_process_that_died_makes_the_sandbox_forget_them(sandbox: Sandbox) -> 
     assert run_action(request, sandbox=sandbox).error["type"] == "ProcessExit"
     time.sleep(SPARE_READY_S)
     assert not loaded_before_the_run(sandbox, "connection-3")
+
+
+def test_requests_that_come_together_each_find_a_spare(sandbox: Sandbox) -> None:
+    # An ingest reads with two requests at once: the first pair shows the fork server that this
+    # shape's requests come together (one finds no spare), and from then on it keeps two.
+    loaded_before_the_run(sandbox, "connection-6")
+
+    def read() -> bool:
+        request = SandboxRequest(
+            action="read", code=CONNECTOR, tenant="connection-6", limits=LIMITS
+        )
+        result = run_action(request, sandbox=sandbox)
+        assert result.ok, result.error
+        return result.result["rows"] == [[True]]
+
+    def together() -> list[bool]:
+        with ThreadPoolExecutor(2) as pool:
+            return sorted(pool.map(lambda _: read(), range(2)))
+
+    assert together() == [False, True]
+    time.sleep(2 * SPARE_READY_S)
+    assert together() == [True, True]
 
 
 def test_the_reply_says_where_the_time_went(sandbox: Sandbox) -> None:

@@ -28,8 +28,8 @@ import tempfile
 import threading
 import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from connector_engine import IMPORT_ROOT
@@ -39,37 +39,29 @@ from connector_engine.sandbox.outcomes import (
     cancelled_error,
     reply_too_large_error,
 )
+from connector_engine.sandbox.replies import (
+    ReplyTooLarge,
+    RequestCancelled,
+    receive_all,
+    receive_cancellable,
+)
 from connector_engine.sandbox.shape import MAX_MODULES, Learned, Shape, preload_digest
 from connector_engine.system.bubblewrap import bwrap_choice, bwrap_filesystem, bwrap_namespaces
 from connector_engine.system.framing import (
     FrameError,
     decode_message,
     encode_message,
-    message_size,
 )
 
 REPLY_MARGIN_S = 30.0  # how much longer than the request's timeout the client waits for a reply
 STOP_GRACE_S = 2.0
 MAX_TENANTS = 256  # tenants whose learned imports are remembered
-CANCEL_POLL_S = 0.05  # how often a cancellable request checks its cancel event
 # Where a package environment's site-packages appear inside bubblewrap (its private /tmp).
 ENVIRONMENT_MOUNT = "/tmp/connector-environment"
 
 
 class ForkServerUnavailable(Exception):
     """The fork server refused the connection or closed it before replying."""
-
-
-class ReplyTooLarge(Exception):
-    """The reply grew past MAX_REPLY_BYTES: the request fails, the fork server is not at fault."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(f"a reply of more than {size} bytes")
-        self.size = size
-
-
-class RequestCancelled(Exception):
-    """The caller cancelled the request; the connection was closed to kill its processes."""
 
 
 class _ForkServer:
@@ -119,6 +111,8 @@ class _ForkServer:
         request: SandboxRequest,
         cancel: threading.Event | None = None,
         learned: Learned | None = None,
+        *,
+        together: bool = False,
     ) -> tuple[dict[str, Any], bytes]:
         """Send one request (after its shape: what its tenant's earlier runs taught) and return
         the reply envelope and table bytes."""
@@ -127,13 +121,13 @@ class _ForkServer:
             try:
                 conn.connect(self.socket_path)
                 shape = learned.shape(request) if learned else Shape.of(request)
-                conn.sendall(shape.pack() + encode_message(request.to_dict()))
+                conn.sendall(shape.pack(together=together) + encode_message(request.to_dict()))
                 conn.shutdown(socket.SHUT_WR)
                 if cancel is None:
-                    data = _receive_all(conn, MAX_REPLY_BYTES)
+                    data = receive_all(conn, MAX_REPLY_BYTES)
                 else:
                     deadline = time.monotonic() + request.limits.timeout_s + REPLY_MARGIN_S
-                    data = _receive_cancellable(conn, MAX_REPLY_BYTES, cancel, deadline)
+                    data = receive_cancellable(conn, MAX_REPLY_BYTES, cancel, deadline)
             except (ConnectionError, FileNotFoundError, BrokenPipeError) as exc:
                 raise ForkServerUnavailable(f"fork server unreachable: {exc}") from exc
         if not data:
@@ -209,55 +203,6 @@ def _spawn_kept(argv: list[str], fds: tuple[int, int], stderr_path: str) -> subp
     return outcome["process"]
 
 
-def _receive_all(conn: socket.socket, limit: int) -> bytes:
-    """Read one whole message (or until the peer closes the connection).
-
-    The supervisor exits after its reply; the message's frames say where it ends, so the
-    client does not wait for that exit."""
-    chunks = bytearray()
-    while not _complete(chunks, limit):
-        chunk = conn.recv(1 << 20)
-        if not chunk:
-            break
-        chunks += chunk
-    return bytes(chunks)
-
-
-def _complete(chunks: bytearray, limit: int) -> bool:
-    """Whether `chunks` hold a whole message; ReplyTooLarge past `limit` bytes."""
-    if len(chunks) > limit:
-        raise ReplyTooLarge(len(chunks))
-    size = message_size(chunks)
-    if size is not None and size > limit:
-        raise ReplyTooLarge(size)
-    return size is not None and len(chunks) >= size
-
-
-def _receive_cancellable(
-    conn: socket.socket, limit: int, cancel: threading.Event, deadline: float
-) -> bytes:
-    """Read one whole message (as _receive_all), giving up when `cancel` is set.
-
-    The caller's `with` closes the socket on RequestCancelled: that hang-up is the supervisor's
-    signal to kill the connector.
-    """
-    chunks = bytearray()
-    conn.settimeout(CANCEL_POLL_S)
-    while not _complete(chunks, limit):
-        if cancel.is_set():
-            raise RequestCancelled
-        if time.monotonic() >= deadline:
-            raise TimeoutError
-        try:
-            chunk = conn.recv(1 << 20)
-        except TimeoutError:
-            continue
-        if not chunk:
-            break
-        chunks += chunk
-    return bytes(chunks)
-
-
 def forkserver_environment() -> dict[str, str]:
     """Return the fork server's whole environment: nothing of the server's is inherited."""
     return {
@@ -331,6 +276,7 @@ class Sandbox:
         self._forkserver: _ForkServer | None = None
         # Per tenant, what its runs taught, the most recently used tenants last.
         self._taught: OrderedDict[str, Learned] = OrderedDict()
+        self._in_flight: Counter[Shape] = Counter()  # requests running now, per shape
         _live_sandboxes.add(self)
 
     def run(
@@ -351,7 +297,9 @@ class Sandbox:
                 problem = f"the fork server could not start: {exc}"
                 break
             try:
-                envelope, table = forkserver.request(request, cancel, self._learned(request))
+                learned = self._learned(request)
+                with self._running(learned.shape(request) if learned else Shape.of(request)) as n:
+                    envelope, table = forkserver.request(request, cancel, learned, together=n > 1)
             except RequestCancelled:
                 return self._cancelled(request, started)
             except ReplyTooLarge as exc:
@@ -386,6 +334,20 @@ class Sandbox:
             duration_ms=_elapsed_ms(started),
             isolation=self.isolation,
         )
+
+    @contextlib.contextmanager
+    def _running(self, shape: Shape) -> Iterator[int]:
+        """Count the requests of a shape running now (this one included) while the block runs."""
+        with self._lock:
+            self._in_flight[shape] += 1
+            count = self._in_flight[shape]
+        try:
+            yield count
+        finally:
+            with self._lock:
+                self._in_flight[shape] -= 1
+                if not self._in_flight[shape]:
+                    del self._in_flight[shape]
 
     def _learned(self, request: SandboxRequest) -> Learned | None:
         """What the request's tenant's earlier runs taught (for its spare)."""

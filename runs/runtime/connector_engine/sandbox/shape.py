@@ -84,18 +84,21 @@ class Shape:
             max_file_mb=self.max_file_mb,
         )
 
-    def pack(self, *, prepare_only: bool = False) -> bytes:
+    def pack(self, *, prepare_only: bool = False, together: bool = False) -> bytes:
         """The frame the client sends first; `prepare_only`: no request follows, the fork
-        server only prepares a spare of this shape (for a tenant's next request)."""
+        server only prepares a spare of this shape (for a tenant's next request); `together`:
+        another request of this shape is running (an ingest's reads: keep more spares)."""
         fields = dataclasses.asdict(self)
         if not prepare_only:  # the spare that serves a request already has the code
             del fields["code"], fields["library_code"]
-        body = json.dumps({**fields, "prepare_only": prepare_only}, ensure_ascii=False).encode()
+        fields |= {"prepare_only": prepare_only, "together": together}
+        body = json.dumps(fields, ensure_ascii=False).encode()
         return _HEADER.pack(len(body)) + body
 
     @classmethod
-    def unpack(cls, body: bytes) -> tuple[Shape, bool]:
-        """The shape in a frame's body, and whether only a spare is asked for."""
+    def unpack(cls, body: bytes) -> tuple[Shape, bool, bool]:
+        """The shape in a frame's body, whether only a spare is asked for, and whether another
+        request of the shape is running."""
         data: dict[str, Any] = json.loads(body)
         data["modules"] = tuple(module_names(data.get("modules") or ()))
         known = {f.name for f in dataclasses.fields(cls)}
@@ -105,7 +108,7 @@ class Shape:
             raise ValueError("a preload's code is text")
         if shape.code and (preload_digest(*code) != shape.preload_digest or not shape.tenant):
             raise ValueError("a preload's code must match its digest and have a tenant")
-        return shape, data.get("prepare_only") is True
+        return shape, data.get("prepare_only") is True, data.get("together") is True
 
     def without_preload(self) -> Shape:
         """The same shape for a spare that imported the modules only."""
