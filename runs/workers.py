@@ -65,12 +65,6 @@ def worker_is_gone(heartbeat: WorkerHeartbeat, now: datetime) -> bool:
     return local_process_is_gone(heartbeat.hostname, heartbeat.pid)
 
 
-def live_worker_ids(now: datetime | None = None) -> set[str]:
-    """The ids of the workers that are alive."""
-    now = now or timezone.now()
-    return {hb.worker_id for hb in WorkerHeartbeat.objects.all() if not worker_is_gone(hb, now)}
-
-
 class WorkerBeat(PeriodicWork):
     """Beat the worker's heartbeat every WORKER_HEARTBEAT_S in a daemon thread."""
 

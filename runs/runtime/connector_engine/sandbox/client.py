@@ -109,18 +109,17 @@ class _ForkServer:
     def request(
         self,
         request: SandboxRequest,
+        shape: Shape,
         cancel: threading.Event | None = None,
-        learned: Learned | None = None,
         *,
         together: bool = False,
     ) -> tuple[dict[str, Any], bytes]:
-        """Send one request (after its shape: what its tenant's earlier runs taught) and return
-        the reply envelope and table bytes."""
+        """Send one request after its shape (what its tenant's earlier runs taught; `together`:
+        another of that shape is running) and return the reply envelope and table bytes."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(request.limits.timeout_s + REPLY_MARGIN_S)
             try:
                 conn.connect(self.socket_path)
-                shape = learned.shape(request) if learned else Shape.of(request)
                 conn.sendall(shape.pack(together=together) + encode_message(request.to_dict()))
                 conn.shutdown(socket.SHUT_WR)
                 if cancel is None:
@@ -298,8 +297,11 @@ class Sandbox:
                 break
             try:
                 learned = self._learned(request)
-                with self._running(learned.shape(request) if learned else Shape.of(request)) as n:
-                    envelope, table = forkserver.request(request, cancel, learned, together=n > 1)
+                shape = learned.shape(request) if learned else Shape.of(request)
+                with self._running(shape) as running:
+                    envelope, table = forkserver.request(
+                        request, shape, cancel, together=running > 1
+                    )
             except RequestCancelled:
                 return self._cancelled(request, started)
             except ReplyTooLarge as exc:
@@ -367,9 +369,10 @@ class Sandbox:
                 return None
             new = [name for name in envelope.get("imported") or () if name not in known.modules]
             digest, warm_up = known.preload_digest, envelope.get("warm_up")
+            this_code = preload_digest(request.code, request.library_code or "")
             if warm_up:
-                digest = preload_digest(request.code, request.library_code or "")
-            elif digest == preload_digest(request.code, request.library_code or ""):
+                digest = this_code
+            elif digest == this_code:
                 digest = ""  # this code no longer defines warm_up (or its run failed before)
             learned = Learned((*known.modules, *new)[:MAX_MODULES], digest)
             self._taught[request.tenant] = learned

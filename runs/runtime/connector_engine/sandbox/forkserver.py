@@ -80,7 +80,7 @@ class ForkServer:
         self.spares: OrderedDict[Shape, list[tuple[Shape, socket.socket, int]]] = OrderedDict()
         self.used: dict[Shape, float] = {}  # when a tenant's spare was last asked for
         self.depth: dict[Shape, int] = {}  # spares to keep of a shape (1 unless used at once)
-        self.busy: dict[int, Shape] = {}  # pidfds of the supervisors serving a request now
+        self.busy: set[int] = set()  # pidfds of the supervisors serving a request now
 
     def serve(self) -> None:
         """Accept connections until the lifeline closes."""
@@ -100,7 +100,7 @@ class ForkServer:
             for fd in [fd for fd in events if fd in self.busy]:  # a supervisor ended
                 poller.unregister(fd)
                 os.close(fd)
-                del self.busy[fd]
+                self.busy.discard(fd)
             if not events:
                 # Quiet for a moment: the request just handed over is probably done, and the
                 # replacements' forks and warm-ups no longer compete with it for the CPU. The
@@ -125,7 +125,6 @@ class ForkServer:
                 if prepare_only:
                     self.add_spare(shape)
                     continue
-                requested = shape
                 if together:  # the client runs several at once: e.g. an ingest's reads
                     self.depth[shape] = MAX_DEPTH
                 served = self.hand_to_spare(shape, conn)
@@ -135,19 +134,19 @@ class ForkServer:
                 if served is None:
                     pid = self.fork(partial(serve_connection, conn.fileno(), *self.config, shape))
                     served = (shape, pid)
-                self.watch_busy(served[1], requested, poller)
+                self.watch_busy(served[1], poller)
                 if not refill:
                     refill_since = time.monotonic()
                 if served[0] not in refill and (served[0].code or not served[0].preload_digest):
                     refill.append(served[0])
 
-    def watch_busy(self, pid: int, shape: Shape, poller: select.poll) -> None:
-        """Count a supervisor that serves a request of `shape` as busy until it exits."""
+    def watch_busy(self, pid: int, poller: select.poll) -> None:
+        """Count a supervisor that serves a request as busy until it exits."""
         try:
             pidfd = os.pidfd_open(pid)
         except OSError:  # already gone
             return
-        self.busy[pidfd] = shape
+        self.busy.add(pidfd)
         poller.register(pidfd, select.POLLIN)
 
     @property

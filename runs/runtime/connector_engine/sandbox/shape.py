@@ -48,21 +48,14 @@ class Shape:
     library_code: str = field(default="", compare=False, repr=False)
 
     @classmethod
-    def of(
-        cls, request: SandboxRequest, modules: tuple[str, ...] = (), *, preload: bool = False
-    ) -> Shape:
+    def of(cls, request: SandboxRequest, modules: tuple[str, ...] = (), digest: str = "") -> Shape:
+        """The request's shape: its tenant's `modules` imported ahead, and its code preloaded
+        when `digest` (the code's preload_digest) is given."""
         limits = request.limits
-        modules = tuple(module_names(modules)) if request.tenant else ()
-        library_code = request.library_code or ""
-        preload = preload and bool(request.tenant) and fits_preload(request.code, library_code)
-        if preload:
-            return dataclasses.replace(
-                cls.of(request, modules),
-                tenant=request.tenant,
-                preload_digest=preload_digest(request.code, library_code),
-                code=request.code,
-                library_code=library_code,
-            )
+        tenant = request.tenant
+        modules = tuple(module_names(modules)) if tenant else ()
+        code, library_code = request.code, request.library_code or ""
+        preload = bool(digest and tenant) and fits_preload(code, library_code)
         return cls(
             network=request.network,
             tmp_mb=limits.tmp_mb,
@@ -70,8 +63,11 @@ class Shape:
             cpu_s=limits.cpu_s,
             max_processes=limits.max_processes,
             max_file_mb=limits.max_file_mb,
-            tenant=request.tenant if modules else "",
+            tenant=tenant if modules or preload else "",
             modules=modules,
+            preload_digest=digest if preload else "",
+            code=code if preload else "",
+            library_code=library_code if preload else "",
         )
 
     def limits(self) -> Limits:
@@ -154,6 +150,7 @@ class Learned:
     def shape(self, request: SandboxRequest) -> Shape:
         """The request's shape: its spare imports these modules, and preloads its connector
         when that is the code that defines warm_up."""
-        code = (request.code, request.library_code or "")
-        preload = bool(self.preload_digest) and preload_digest(*code) == self.preload_digest
-        return Shape.of(request, self.modules, preload=preload)
+        if not self.preload_digest:
+            return Shape.of(request, self.modules)
+        digest = preload_digest(request.code, request.library_code or "")
+        return Shape.of(request, self.modules, digest if digest == self.preload_digest else "")
